@@ -1,0 +1,167 @@
+/* policy: a YAML policy file turned into a validated `struct policy`.
+ *
+ * The schema is ../../DESIGN.md section 5 (version 1). Every key is checked;
+ * an unknown key, a wrong type, a bad size or duration, a relative path or a
+ * granted path that does not exist is an error naming file:line:col, the key
+ * and what would be accepted. Nothing starts on a policy that fails here.
+ *
+ * Paths in a loaded policy are absolute with "~" already expanded against
+ * the invoking user's home. Sizes are bytes, durations milliseconds.
+ */
+#pragma once
+
+#include "util/util.h"
+
+#define PC_POLICY_VERSION 1
+#define PC_GATE_PORT_DEFAULT 3128
+
+/* Where a value stood in its file, for messages and audit reasons. */
+struct pc_src {
+	int line; /* 1-based; 0 when built in */
+	int col;
+};
+
+enum pc_isolation { PC_ISOLATION_NAMESPACES, PC_ISOLATION_MICROVM };
+enum pc_landlock_mode { PC_LANDLOCK_BEST_EFFORT, PC_LANDLOCK_REQUIRED, PC_LANDLOCK_OFF };
+enum pc_seccomp_mode { PC_SECCOMP_DEFAULT, PC_SECCOMP_OFF };
+enum pc_on_oom { PC_ON_OOM_STOP, PC_ON_OOM_RESTART };
+enum pc_enforcement { PC_ENFORCE, PC_ENFORCE_AUDIT_ONLY };
+enum pc_act_as { PC_ACT_AS_AGENT, PC_ACT_AS_APPROVER };
+
+/* One filesystem entry. `path` is absolute and expanded; `spec` is what the
+ * file said ("~/docs"). */
+struct pc_path {
+	char *path;
+	char *spec;
+	struct pc_src at;
+};
+
+struct pc_fs_policy {
+	struct pc_path *system; /* read-only; missing ones are skipped */
+	size_t n_system;
+	struct pc_path *read_only; /* must exist */
+	size_t n_read_only;
+	struct pc_path *read_write; /* must exist */
+	size_t n_read_write;
+	/* Masked even inside granted folders. Globs: "*" within one component,
+	 * "**" across any number; "~" expanded. Need not exist. */
+	struct pc_path *deny;
+	size_t n_deny;
+	char *scratch_path; /* default "/tmp" */
+	uint64_t scratch_size; /* bytes, default 256M */
+};
+
+/* network.egress.allow[] / deny[] entries. */
+struct pc_net_rule {
+	char *host;       /* "api.example.com" or "*.example.com" (subdomains only) */
+	uint16_t *ports;  /* default {80, 443} */
+	size_t n_ports;
+	char **methods;   /* NULL = any; upper case; access: read-only fills GET HEAD OPTIONS */
+	char **paths;     /* NULL = any; globs with ** */
+	enum pc_enforcement enforcement;
+	struct pc_src at;
+};
+
+struct pc_net_policy {
+	bool default_deny;     /* default: deny (the only value version 1 accepts) */
+	bool deny_private;     /* default true */
+	char *upstream_ca;     /* optional PEM bundle, absolute */
+	uint16_t gate_port;    /* default 3128 */
+	enum pc_enforcement enforcement;
+	struct pc_net_rule *allow;
+	size_t n_allow;
+	struct pc_net_rule *deny;
+	size_t n_deny;
+};
+
+/* credentials[] */
+struct pc_credential {
+	char *name;        /* vault secret name */
+	char **hosts;      /* where it may go ("host:" accepts one or a list) */
+	char *header;      /* e.g. "x-api-key", "Authorization"; NULL if query/basic */
+	char *format;      /* default "{secret}" */
+	char *query;       /* query parameter name, alternative to header */
+	char *placeholder; /* env var name the agent gets */
+	struct pc_src at;
+};
+
+/* approvals[] */
+struct pc_approval_rule {
+	char *host;
+	char **methods; /* NULL = any */
+	char **paths;   /* NULL = any */
+	char **approvers; /* "alice", "group:sales-managers" */
+	enum pc_act_as act_as;
+	uint64_t timeout_ms; /* default 15m */
+	uint64_t hold_ms;    /* default 60s */
+	uint32_t count;      /* approvals needed, default 1 */
+	struct pc_src at;
+};
+
+struct pc_env {
+	char *name;
+	char *value;
+};
+
+/* A limit of 0 means "not set". */
+struct pc_limits {
+	uint64_t memory;     /* bytes */
+	uint32_t cpus_milli; /* 1.5 cpus = 1500 */
+	uint32_t pids;
+	uint32_t open_files;
+	uint64_t file_size;  /* bytes */
+	uint64_t wall_time_ms;
+};
+
+struct pc_process_policy {
+	struct pc_env *env; /* in file order; later entries win */
+	size_t n_env;
+	struct pc_limits limits;
+	enum pc_on_oom on_oom;
+	enum pc_seccomp_mode seccomp;
+	char **seccomp_deny; /* extra syscall names to fail with EPERM */
+	char **seccomp_log;  /* syscall names to log instead of deny */
+	enum pc_landlock_mode landlock;
+};
+
+struct policy {
+	char *file;          /* absolute path, or "<built-in default>" */
+	char *name;          /* default: file name without extension */
+	int version;
+	char hash[65];       /* sha256 hex of the file's bytes (or the built-in text) */
+	enum pc_isolation isolation;
+	char *hostname;      /* default "agent" */
+	struct pc_fs_policy fs;
+	struct pc_net_policy net;
+	struct pc_credential *credentials;
+	size_t n_credentials;
+	struct pc_approval_rule *approvals;
+	size_t n_approvals;
+	struct pc_process_policy process;
+};
+
+/* Load and validate a policy file. On error *out is untouched and err says
+ * "FILE:LINE:COL: KEY: what is wrong (what would be accepted)". */
+int policy_load(const char *file, struct policy **out, struct pc_error *err);
+/* The same from a string already in memory (tests, the daemon's API). `file`
+ * names it in messages. */
+int policy_load_string(const char *text, size_t len, const char *file, struct policy **out,
+		       struct pc_error *err);
+/* The built-in default: no network, read-only system dirs, `cwd` read-write
+ * (refused when cwd is / or a system directory), a private /tmp. */
+int policy_default(const char *cwd, struct policy **out, struct pc_error *err);
+
+/* The effective policy (defaults filled in) as YAML that policy_load accepts. */
+void policy_emit_yaml(const struct policy *p, struct pc_buf *out);
+
+void policy_free(struct policy *p);
+static inline void policy_freep(struct policy **p)
+{
+	if (*p)
+		policy_free(*p);
+}
+#define _cleanup_policy_ _cleanup_(policy_freep)
+
+/* Glob match used for deny paths and egress paths: "*" matches within one
+ * '/'-separated component, "**" matches across components (including none). */
+bool policy_glob_match(const char *pattern, const char *path);

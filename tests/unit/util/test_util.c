@@ -1,0 +1,79 @@
+/* util: sizes, durations, buffers, JSON strings, errors. */
+#include "util/util.h"
+#include "../check.h"
+
+static void test_sizes(void)
+{
+	uint64_t v;
+	CHECK(pc_parse_size("512M", &v) == 0 && v == 512ULL << 20);
+	CHECK(pc_parse_size("1G", &v) == 0 && v == 1ULL << 30);
+	CHECK(pc_parse_size("64Ki", &v) == 0 && v == 64ULL << 10);
+	CHECK(pc_parse_size("4096", &v) == 0 && v == 4096);
+	CHECK(pc_parse_size("12X", &v) == -EINVAL);
+	CHECK(pc_parse_size("-1M", &v) == -EINVAL);
+	CHECK(pc_parse_size("", &v) == -EINVAL);
+	CHECK(pc_parse_size("99999999999999999999T", &v) == -ERANGE);
+	CHECK(pc_parse_size("20000000T", &v) == -ERANGE);
+	char out[32];
+	pc_format_size(512ULL << 20, out, sizeof(out));
+	CHECK_STR(out, "512M");
+	pc_format_size(1000, out, sizeof(out));
+	CHECK_STR(out, "1000");
+}
+
+static void test_durations(void)
+{
+	uint64_t v;
+	CHECK(pc_parse_duration("10m", &v) == 0 && v == 600000);
+	CHECK(pc_parse_duration("1h", &v) == 0 && v == 3600000);
+	CHECK(pc_parse_duration("250ms", &v) == 0 && v == 250);
+	CHECK(pc_parse_duration("30s", &v) == 0 && v == 30000);
+	CHECK(pc_parse_duration("30", &v) == -EINVAL);
+	CHECK(pc_parse_duration("1y", &v) == -EINVAL);
+	char out[32];
+	pc_format_duration(600000, out, sizeof(out));
+	CHECK_STR(out, "10m");
+	pc_format_duration(1500, out, sizeof(out));
+	CHECK_STR(out, "1500ms");
+}
+
+static void test_buf_json(void)
+{
+	_cleanup_buf_ struct pc_buf b = {0};
+	pc_buf_json_string(&b, "a\"b\\c\nd\x01");
+	CHECK_STR(b.data, "\"a\\\"b\\\\c\\nd\\u0001\"");
+	pc_buf_reset(&b);
+	pc_buf_printf(&b, "%d-%s", 42, "x");
+	CHECK_STR(b.data, "42-x");
+}
+
+static void test_errors(void)
+{
+	struct pc_error err = {0};
+	CHECK(pc_error(&err, ENOENT, "no %s", "file") == -ENOENT);
+	CHECK_STR(err.msg, "no file");
+	pc_error_prefix(&err, "policy.yaml:%d:%d", 3, 7);
+	CHECK_STR(err.msg, "policy.yaml:3:7: no file");
+	CHECK(pc_error_errno(&err, EACCES, "open x") == -EACCES);
+	CHECK_CONTAINS(err.msg, "open x: Permission denied");
+}
+
+static void test_paths(void)
+{
+	_cleanup_free_ char *a = pc_expand_home("~/docs", "/home/alice");
+	_cleanup_free_ char *b = pc_expand_home("~", "/home/alice");
+	_cleanup_free_ char *c = pc_expand_home("~bob/x", "/home/alice");
+	CHECK_STR(a, "/home/alice/docs");
+	CHECK_STR(b, "/home/alice");
+	CHECK_STR(c, "~bob/x");
+}
+
+int main(void)
+{
+	test_sizes();
+	test_durations();
+	test_buf_json();
+	test_errors();
+	test_paths();
+	CHECK_DONE();
+}
