@@ -1,7 +1,154 @@
-/* pincer run: placeholder. */
+/* pincer run: one command in a new sandbox, in the foreground. */
 #include "cli/cli.h"
+#include "box/box.h"
+#include "policy/policy.h"
+#include "audit/audit.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: pincer run [OPTIONS] [--] COMMAND [ARGS...]\n"
+		"\n"
+		"Run COMMAND in a new sandbox and exit with its status (128+N if it was\n"
+		"killed by signal N; 125 if pincer could not start it; 126 or 127 if the\n"
+		"command could not be executed or found).\n"
+		"\n"
+		"Without --policy the built-in default applies: no network, read-only\n"
+		"system directories, the current directory read-write, a private /tmp,\n"
+		"your ~/.ssh, ~/.aws and similar hidden. See it with\n"
+		"'pincer policy check --default'.\n"
+		"\n"
+		"options:\n"
+		"  -p, --policy FILE   the policy to apply (see examples/policies/)\n"
+		"  -e, --setenv N=V    set an environment variable inside (repeatable)\n"
+		"      --audit FILE    the audit log to write (default: %s)\n"
+		"      --agent NAME    who this run is for, as the audit log names it\n"
+		"  -q, --quiet         no summary on stderr\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"examples:\n"
+		"  pincer run -- python3 job.py\n"
+		"  pincer run -p examples/policies/offline.yaml -- bash\n"
+		"  pincer run -e DEBUG=1 -- make test\n",
+		geteuid() == 0 ? "/var/lib/pincer/audit.jsonl"
+			       : "$XDG_STATE_HOME/pincer/audit.jsonl");
+}
+
+/* A policy that fails validation starts nothing and is recorded. */
+static void record_rejected(const char *audit_file, const char *agent, const char *policy_file,
+			    const struct pc_error *why)
+{
+	struct pc_error err = {0};
+	_cleanup_audit_ struct audit_log *log = NULL;
+	if (audit_open(audit_file, &log, &err) < 0) {
+		pc_warn("audit: %s", err.msg);
+		return;
+	}
+	char run[17];
+	box_new_run_id(run);
+	_cleanup_free_ char *reason = pc_xasprintf("policy rejected: %s", why->msg);
+	const struct audit_field f[] = {AUDIT_STR("policy_file", policy_file)};
+	if (audit_write(log, AUDIT_POLICY, agent, run, AUDIT_DENY, reason, f, 1, &err) < 0)
+		pc_warn("audit: %s", err.msg);
+}
+
+static bool valid_setenv(const char *s)
+{
+	const char *eq = strchr(s, '=');
+	if (!eq || eq == s)
+		return false;
+	for (const char *c = s; c < eq; c++) {
+		bool ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || *c == '_' ||
+			  (c > s && *c >= '0' && *c <= '9');
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 int cmd_run(int argc, char **argv)
 {
-	(void)argc, (void)argv;
-	return PC_EXIT_SETUP;
+	static const struct option opts[] = {
+		{"policy", required_argument, NULL, 'p'}, {"setenv", required_argument, NULL, 'e'},
+		{"audit", required_argument, NULL, 'A'},  {"agent", required_argument, NULL, 'a'},
+		{"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *policy_file = NULL, *audit_file = NULL, *agent = "-";
+	_cleanup_strv_ char **setenv = NULL;
+	bool quiet = false;
+	int c;
+	optind = 1;
+	/* '+': options end at the command, whose own options are its own. */
+	while ((c = getopt_long(argc, argv, "+p:e:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			policy_file = optarg;
+			break;
+		case 'e':
+			if (!valid_setenv(optarg)) {
+				fprintf(stderr,
+					"pincer: --setenv %s: expected NAME=VALUE with NAME made "
+					"of letters, digits and _\n",
+					optarg);
+				return PC_EXIT_USAGE;
+			}
+			pc_strv_push(&setenv, optarg);
+			break;
+		case 'A':
+			audit_file = optarg;
+			break;
+		case 'a':
+			agent = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return PC_EXIT_OK;
+		default:
+			usage(stderr);
+			return PC_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "pincer: run: no command given\n\n");
+		usage(stderr);
+		return PC_EXIT_USAGE;
+	}
+	pc_log_set_quiet(quiet);
+
+	struct pc_error err = {0};
+	_cleanup_policy_ struct policy *policy = NULL;
+	int r;
+	if (policy_file) {
+		r = policy_load(policy_file, &policy, &err);
+	} else {
+		_cleanup_free_ char *cwd = getcwd(NULL, 0);
+		r = cwd ? policy_default(cwd, &policy, &err)
+			: pc_error_errno(&err, errno, "cannot read the current directory");
+	}
+	if (r < 0) {
+		cli_print_error(&err);
+		record_rejected(audit_file, agent, policy_file ? policy_file : "<built-in default>",
+				&err);
+		return PC_EXIT_USAGE;
+	}
+
+	struct box_config bc = {
+		.policy = policy,
+		.argv = argv + optind,
+		.setenv = setenv,
+		.audit_path = audit_file,
+		.agent = agent,
+		.quiet = quiet,
+	};
+	int status;
+	if (box_run(&bc, &status, &err) < 0)
+		cli_print_error(&err);
+	return status;
 }

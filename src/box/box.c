@@ -1,0 +1,221 @@
+/* One box in the foreground: what `pincer run` does from policy to exit. */
+#include "box/internal.h"
+#include "sandbox/sandbox.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+
+void box_new_run_id(char out[17])
+{
+	uint8_t r[8];
+	pc_random(r, sizeof(r));
+	pc_hex(r, sizeof(r), out);
+}
+
+static char *join_argv(char *const *argv)
+{
+	_cleanup_buf_ struct pc_buf b = {0};
+	for (size_t i = 0; argv[i]; i++) {
+		if (i)
+			pc_buf_puts(&b, " ");
+		bool plain = argv[i][0] && strpbrk(argv[i], " \t\n'\"\\$`") == NULL;
+		if (plain) {
+			pc_buf_puts(&b, argv[i]);
+			continue;
+		}
+		pc_buf_puts(&b, "'");
+		for (const char *c = argv[i]; *c; c++) {
+			if (*c == '\'')
+				pc_buf_puts(&b, "'\\''");
+			else
+				pc_buf_append(&b, c, 1);
+		}
+		pc_buf_puts(&b, "'");
+	}
+	pc_buf_append(&b, "", 0);
+	return pc_steal_ptr(&b.data);
+}
+
+/* The agent starts where the user is, when that folder is in its view. */
+static char *inside_cwd(const struct policy *p)
+{
+	_cleanup_free_ char *cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	const struct pc_path *lists[] = {p->fs.read_write, p->fs.read_only, p->fs.system};
+	const size_t counts[] = {p->fs.n_read_write, p->fs.n_read_only, p->fs.n_system};
+	for (size_t l = 0; l < PC_ARRAY_SIZE(lists); l++) {
+		for (size_t i = 0; i < counts[l]; i++) {
+			const char *g = lists[l][i].path;
+			size_t n = strlen(g);
+			if (strncmp(cwd, g, n) == 0 && (cwd[n] == '\0' || cwd[n] == '/'))
+				return pc_steal_ptr(&cwd);
+		}
+	}
+	return NULL;
+}
+
+static int start_status(int code)
+{
+	if (code == ENOENT)
+		return 127;
+	if (code == EACCES || code == ENOEXEC || code == EISDIR)
+		return 126;
+	return 125;
+}
+
+static void describe_exit(const struct sandbox_exit *ex, char *out, size_t n)
+{
+	uint64_t ms = (ex->end_ns - ex->start_ns) / 1000000;
+	if (ex->signaled)
+		snprintf(out, n, "killed by signal %d (%s) after %llu ms", ex->code,
+			 sigabbrev_np(ex->code) ? sigabbrev_np(ex->code) : "?",
+			 (unsigned long long)ms);
+	else
+		snprintf(out, n, "exited with %d after %llu ms", ex->code, (unsigned long long)ms);
+}
+
+static int event_loop(struct sandbox *sb, int sigfd, struct sandbox_exit *ex, struct pc_error *err)
+{
+	struct tty_relay relay;
+	bool relaying = sandbox_pty_master(sb) >= 0;
+	if (relaying)
+		tty_relay_start(&relay, sandbox_pty_master(sb));
+	bool reaped = false, ctl_open = true;
+	int r = 0;
+	while (!reaped) {
+		struct pollfd pfd[8];
+		int n = 0;
+		pfd[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+		/* fd -1 is skipped by poll: the socket is done once PID 1 hung up */
+		pfd[n++] = (struct pollfd){.fd = ctl_open ? sandbox_control_fd(sb) : -1,
+					   .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = sandbox_pidfd(sb), .events = POLLIN};
+		int base = n;
+		if (relaying)
+			n += tty_relay_fill(&relay, pfd + n);
+		if (poll(pfd, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = pc_error_errno(err, errno, "poll");
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGWINCH) {
+					if (relaying)
+						tty_relay_resize(&relay);
+				} else {
+					sandbox_signal(sb, (int)si.ssi_signo);
+				}
+			}
+		}
+		if (pfd[1].revents & (POLLIN | POLLHUP)) {
+			int c = sandbox_handle_control(sb, ex, err);
+			if (c < 0 && c != -EPIPE)
+				pc_warn("%s", err->msg);
+			if (c != 0)
+				ctl_open = false;
+		}
+		if (pfd[2].revents & POLLIN) {
+			sandbox_reap(sb, ex);
+			reaped = true;
+		}
+		if (relaying)
+			tty_relay_handle(&relay, pfd + base, n - base);
+	}
+	if (relaying)
+		tty_relay_finish(&relay);
+	return r;
+}
+
+int box_run(const struct box_config *bc, int *status, struct pc_error *err)
+{
+	const struct policy *p = bc->policy;
+	const char *agent = bc->agent ? bc->agent : "-";
+	*status = 125;
+	char run[17];
+	box_new_run_id(run);
+
+	_cleanup_audit_ struct audit_log *log = NULL;
+	int r = audit_open(bc->audit_path, &log, err);
+	if (r < 0)
+		return r;
+
+	bool tty = isatty(STDIN_FILENO) || isatty(STDOUT_FILENO) || isatty(STDERR_FILENO);
+	_cleanup_strv_ char **env = box_environment(p, bc->setenv, tty);
+	_cleanup_free_ char *cwd = inside_cwd(p);
+	_cleanup_free_ char *cmd = join_argv(bc->argv);
+	_cleanup_free_ char *head = pc_xasprintf("%s.head", audit_path(log));
+	char *hidden[] = {(char *)audit_path(log), head, NULL};
+
+	struct sandbox_config cfg = {
+		.policy = p,
+		.argv = bc->argv,
+		.envp = env,
+		.cwd = cwd,
+		.pty = tty,
+		.hidden = hidden,
+	};
+	for (int i = 0; i < 3; i++)
+		cfg.stdio[i] = isatty(i) ? -1 : i;
+
+	_cleanup_free_ char *start_reason = pc_xasprintf("run started: %s", cmd);
+	const struct audit_field start_fields[] = {
+		AUDIT_STR("policy", p->name),
+		AUDIT_STR("policy_file", p->file),
+		AUDIT_STR("policy_sha256", p->hash),
+		AUDIT_STR("command", cmd),
+		AUDIT_NUM("uid", getuid()),
+	};
+	r = audit_write(log, AUDIT_RUN_START, agent, run, AUDIT_NONE, start_reason, start_fields,
+			PC_ARRAY_SIZE(start_fields), err);
+	if (r < 0)
+		return r;
+
+	/* Signals for the agent arrive here first and are passed on. */
+	sigset_t set, old;
+	sigemptyset(&set);
+	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(sigs); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	_cleanup_close_ int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	_cleanup_sandbox_ struct sandbox *sb = NULL;
+	r = sandbox_start(&cfg, &sb, err);
+	if (r < 0) {
+		*status = start_status(-r);
+		bool exec_failed = *status != 125;
+		struct pc_error aerr = {0};
+		audit_write(log, exec_failed ? AUDIT_RUN_END : AUDIT_MOUNT, agent, run,
+			    exec_failed ? AUDIT_NONE : AUDIT_DENY, err->msg, NULL, 0, &aerr);
+		if (!exec_failed) {
+			const struct audit_field f[] = {AUDIT_NUM("exit", *status)};
+			audit_write(log, AUDIT_RUN_END, agent, run, AUDIT_NONE,
+				    "run failed before the command started", f, 1, &aerr);
+		}
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return r;
+	}
+
+	struct sandbox_exit ex = {0};
+	r = event_loop(sb, sigfd, &ex, err);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	*status = ex.signaled ? 128 + ex.code : ex.code;
+
+	char reason[160];
+	describe_exit(&ex, reason, sizeof(reason));
+	const struct audit_field end_fields[] = {
+		AUDIT_NUM("exit", *status),
+		AUDIT_NUM("signal", ex.signaled ? ex.code : 0),
+		AUDIT_NUM("duration_ms", (ex.end_ns - ex.start_ns) / 1000000),
+	};
+	struct pc_error aerr = {0};
+	if (audit_write(log, AUDIT_RUN_END, agent, run, AUDIT_NONE, reason, end_fields,
+			PC_ARRAY_SIZE(end_fields), &aerr) < 0)
+		pc_warn("audit: %s", aerr.msg);
+	return r;
+}

@@ -1,0 +1,30 @@
+/* box: ONE agent — its sandbox, (later) its gate, its lifecycle, and the
+ * audit records that say what happened to it. `pincer run` is one box in
+ * the foreground; the daemon will hold many.
+ */
+#pragma once
+
+#include "policy/policy.h"
+#include "audit/audit.h"
+
+struct box_config {
+	const struct policy *policy;
+	char *const *argv;        /* the command */
+	char *const *setenv;      /* "NAME=value" from --setenv, applied last */
+	const char *audit_path;   /* NULL: the default log */
+	const char *agent;        /* who the box is for, in audit records ("-") */
+	bool quiet;               /* no summary on stderr at exit */
+};
+
+/* The environment the agent gets: a clean base (PATH, HOME, USER, LANG,
+ * TERM when on a terminal), then the policy's process.env, then setenv. */
+char **box_environment(const struct policy *p, char *const *setenv, bool tty);
+
+/* Run the command in a new sandbox in the foreground: relay the terminal,
+ * forward signals, record start and end in the audit log. *status is what
+ * `pincer run` exits with: the command's code, 128+N for signal N, 125 when
+ * pincer could not start it, 126/127 when it could not be executed. */
+int box_run(const struct box_config *bc, int *status, struct pc_error *err);
+
+/* A fresh run id: 16 hex characters. */
+void box_new_run_id(char out[17]);

@@ -1,0 +1,43 @@
+/* The agent's environment: nothing of the host's unless asked for. */
+#include "box/internal.h"
+
+#include <string.h>
+
+static void env_set(char ***env, const char *name, const char *value)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; *env && (*env)[i]; i++) {
+		if (strncmp((*env)[i], name, n) == 0 && (*env)[i][n] == '=') {
+			free((*env)[i]);
+			(*env)[i] = pc_xasprintf("%s=%s", name, value);
+			return;
+		}
+	}
+	_cleanup_free_ char *kv = pc_xasprintf("%s=%s", name, value);
+	pc_strv_push(env, kv);
+}
+
+char **box_environment(const struct policy *p, char *const *setenv, bool tty)
+{
+	char **env = NULL;
+	env_set(&env, "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin");
+	env_set(&env, "HOME", "/home/agent");
+	env_set(&env, "USER", "agent");
+	env_set(&env, "LOGNAME", "agent");
+	env_set(&env, "SHELL", "/bin/sh");
+	env_set(&env, "LANG", "C.UTF-8");
+	env_set(&env, "TMPDIR", p->fs.scratch_path);
+	const char *term = getenv("TERM");
+	if (tty && term && *term)
+		env_set(&env, "TERM", term);
+	for (size_t i = 0; i < p->process.n_env; i++)
+		env_set(&env, p->process.env[i].name, p->process.env[i].value);
+	for (size_t i = 0; setenv && setenv[i]; i++) {
+		const char *eq = strchr(setenv[i], '=');
+		if (!eq)
+			continue; /* the CLI checked the form */
+		_cleanup_free_ char *name = pc_xstrndup(setenv[i], (size_t)(eq - setenv[i]));
+		env_set(&env, name, eq + 1);
+	}
+	return env;
+}

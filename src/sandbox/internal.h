@@ -1,0 +1,77 @@
+/* Private to src/sandbox: what the parent and the child side share. */
+#pragma once
+
+#include "sandbox/sandbox.h"
+
+#include <linux/mount.h>
+
+/* Control messages on the SOCK_SEQPACKET pair between pincer and PID 1. */
+enum ctl_type {
+	CTL_GO = 1,       /* parent -> child: maps written, carry on */
+	CTL_SETUP_FAILED, /* child -> parent: code = errno, text = what failed */
+	CTL_PTY,          /* child -> parent: pty master attached as an fd */
+	CTL_STARTED,      /* child -> parent: code = agent pid inside */
+	CTL_EXEC_FAILED,  /* child -> parent: code = errno of execve */
+	CTL_EXITED,       /* child -> parent: code = status, a = 1 if signaled */
+	CTL_SIGNAL,       /* parent -> child: forward signal `code` to the agent */
+};
+
+struct ctl_msg {
+	uint32_t type;
+	int32_t code;
+	int32_t a;
+	char text[1024];
+};
+
+/* A grant prepared by the parent: a detached mount (open_tree clone) the
+ * child moves into place. As root it is idmapped so the agent acts as the
+ * owner of the host files there; otherwise a plain recursive bind. */
+struct grant_tree {
+	const struct pc_path *path;
+	char *resolved; /* realpath on the host, checked against deny and hidden */
+	bool writable;
+	int fd;         /* detached tree made by the parent (root), else -1 */
+};
+
+/* Everything the child needs, prepared by the parent before clone3 and
+ * inherited by the copy of memory the child gets. */
+struct child_args {
+	const struct sandbox_config *cfg;
+	int ctl;                  /* child's end of the control socket */
+	bool as_root;             /* host root ran us: grants are idmapped */
+	struct grant_tree *grants; /* read_only then read_write */
+	size_t n_grants;
+	const char *home;         /* HOME inside (from the environment) */
+};
+
+/* child.c: runs in the new namespaces; never returns. */
+_noreturn_ void sandbox_child_main(struct child_args *a);
+/* Report a setup failure to the parent and exit. */
+_noreturn_ void child_fail(int ctl, const struct pc_error *err);
+
+/* grants.c (parent): resolve and check every granted folder; as root, also
+ * make its detached tree, idmapped so that the folder's owner on the host is
+ * the agent inside. */
+int grants_prepare(const struct sandbox_config *cfg, bool as_root, uid_t agent_uid,
+		   gid_t agent_gid, struct grant_tree **out, size_t *n_out, struct pc_error *err);
+void grants_free(struct grant_tree *g, size_t n);
+/* Is path equal to or below dir? */
+bool path_within(const char *path, const char *dir);
+
+/* rootfs.c (child): the new root, mounted at a staging path, then pivoted. */
+int rootfs_build(const struct child_args *a, struct pc_error *err);
+
+/* pid1.c (child): become PID 1, start the agent, reap until it exits. */
+_noreturn_ void pid1_run(const struct child_args *a);
+
+/* net.c (child): bring the loopback interface up. */
+int net_loopback_up(struct pc_error *err);
+
+/* Thin wrappers for the mount API syscalls glibc 2.36 lacks or hides. */
+int sys_open_tree(int dfd, const char *path, unsigned flags);
+int sys_move_mount(int from_dfd, const char *from, int to_dfd, const char *to, unsigned flags);
+int sys_mount_setattr(int dfd, const char *path, unsigned flags, struct mount_attr *attr);
+int sys_fsopen(const char *fs, unsigned flags);
+int sys_fsconfig(int fd, unsigned cmd, const char *key, const void *value, int aux);
+int sys_fsmount(int fd, unsigned flags, unsigned attr);
+int sys_pivot_root(const char *new_root, const char *put_old);

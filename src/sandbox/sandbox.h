@@ -1,0 +1,86 @@
+/* sandbox: one program in namespaces of its own, set up in the order of
+ * DESIGN.md section 4.
+ *
+ *   parent (host)                          child (new user, mount, pid, net,
+ *                                                 ipc, uts, cgroup namespaces)
+ *   sandbox_start():
+ *     idmapped trees for grants (as root)
+ *     clone3(CLONE_PIDFD | CLONE_NEW*)  ->  lo up
+ *     uid/gid maps, setgroups deny           wait for the maps
+ *     "go"                              ->  uid 1000, mounts, pivot_root,
+ *                                          hostname, caps dropped, NNP
+ *                                     <-  pty master (when asked for)
+ *                                          PID 1: vfork + exec the agent
+ *                                     <-  started (or exec failed)
+ *   sandbox_wait() / the caller's loop     PID 1 reaps, forwards signals
+ *                                     <-  exited (code or signal)
+ *
+ * Inside, the agent always runs as uid/gid 1000 ("agent"). Outside it is
+ * the invoking user, or, when pincer runs as root, a fresh unused host uid;
+ * never host root. The caller keeps the pidfd and the control socket and
+ * may poll both; the sandbox dies with its PID 1, and PID 1 dies with the
+ * parent (PDEATHSIG).
+ */
+#pragma once
+
+#include "policy/policy.h"
+
+#define SANDBOX_AGENT_UID 1000
+#define SANDBOX_AGENT_GID 1000
+
+struct sandbox_config {
+	const struct policy *policy;
+	char *const *argv; /* the command; argv[0] looked up in PATH inside */
+	char *const *envp; /* the whole environment the agent gets */
+	const char *cwd;   /* working directory inside; falls back to HOME, then / */
+	bool pty;          /* give the agent a pseudo-terminal (the caller relays) */
+	int stdio[3];      /* the agent's stdin/out/err; -1 = the pty (or /dev/null) */
+	/* Host paths the agent must never reach (pincer's own audit log and
+	 * state): a grant or system dir containing one is refused. */
+	char *const *hidden;
+};
+
+/* How the agent ended. */
+struct sandbox_exit {
+	bool signaled;
+	int code;       /* exit code, or the signal number when signaled */
+	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
+};
+
+struct sandbox;
+
+/* Build and start the sandbox; returns when the agent has been exec'd (or
+ * setup failed, with err naming the step: "mount /home/x: ..."). A setup
+ * failure is -errno; an agent that could not be exec'd is -ENOENT/-EACCES
+ * with err "cannot run 'prog': ...". */
+int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct pc_error *err);
+
+/* fds the caller's event loop watches: the pidfd of PID 1 (readable when it
+ * exits) and the control socket (readable when PID 1 reports). */
+int sandbox_pidfd(const struct sandbox *sb);
+int sandbox_control_fd(const struct sandbox *sb);
+/* The pty master for the caller to relay, or -1. Owned by the sandbox. */
+int sandbox_pty_master(const struct sandbox *sb);
+/* Host pid of PID 1 and the host uid the agent runs as. */
+pid_t sandbox_pid(const struct sandbox *sb);
+uid_t sandbox_host_uid(const struct sandbox *sb);
+
+/* Forward a signal to the agent (through PID 1). */
+int sandbox_signal(struct sandbox *sb, int sig);
+/* Read PID 1's report after the control fd polled readable. Returns 1 once
+ * the agent's exit is known (filled into *ex), 0 for nothing final yet,
+ * -EPIPE once PID 1 closed its end (stop polling; the pidfd tells the rest). */
+int sandbox_handle_control(struct sandbox *sb, struct sandbox_exit *ex, struct pc_error *err);
+/* Reap PID 1 once the pidfd is readable; fills *ex if the report was lost
+ * (PID 1 killed from outside). */
+int sandbox_reap(struct sandbox *sb, struct sandbox_exit *ex);
+/* Kill the whole sandbox now (SIGKILL to PID 1 takes every process). */
+void sandbox_kill(struct sandbox *sb);
+
+void sandbox_free(struct sandbox *sb);
+static inline void sandbox_freep(struct sandbox **sb)
+{
+	if (*sb)
+		sandbox_free(*sb);
+}
+#define _cleanup_sandbox_ _cleanup_(sandbox_freep)

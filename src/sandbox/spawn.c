@@ -1,0 +1,311 @@
+/* The parent side of a sandbox: clone3 into new namespaces, write the id
+ * maps, then follow PID 1's reports (DESIGN.md section 4, steps 1, 2, 9). */
+#include "sandbox/internal.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+struct sandbox {
+	pid_t pid;
+	int pidfd;
+	int ctl;
+	int pty_master;
+	uid_t host_uid;
+	bool reported;
+	bool reaped;
+	struct sandbox_exit exit;
+};
+
+/* Is id listed as a uid (field 3) or gid (field 3 of group) in the file? */
+static bool id_listed(const char *file, unsigned id)
+{
+	_cleanup_free_ char *text = NULL;
+	if (pc_read_file(file, 16 << 20, &text, NULL, NULL) < 0)
+		return false;
+	char needle[24];
+	int n = snprintf(needle, sizeof(needle), ":%u:", id);
+	for (const char *p = text; (p = strstr(p, needle)); p += n) {
+		/* name:x:ID: -- the id is the third field */
+		const char *bol = p;
+		while (bol > text && bol[-1] != '\n')
+			bol--;
+		int colons = 0;
+		for (const char *c = bol; c < p; c++)
+			colons += *c == ':';
+		if (colons == 1)
+			return true;
+	}
+	return false;
+}
+
+/* As root, the agent gets a host uid nobody has: a fresh one per run from
+ * a range no distribution allocates from (systemd's container range ends at
+ * 0x6fffffff). The local files are checked, not NSS: loading NSS modules
+ * would cost more than the whole sandbox setup. */
+static uid_t pick_unused_uid(void)
+{
+	for (;;) {
+		uint32_t r;
+		pc_random(&r, sizeof(r));
+		uid_t u = 0x70000000u + (r % 0x0fff0000u);
+		if (!id_listed("/etc/passwd", u) && !id_listed("/etc/group", u))
+			return u;
+	}
+}
+
+static int write_maps(pid_t pid, uid_t host_uid, gid_t host_gid, struct pc_error *err)
+{
+	char path[64], map[64];
+	snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
+	int r = pc_write_string(path, "deny", err);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	snprintf(map, sizeof(map), "%d %u 1\n", SANDBOX_AGENT_UID, host_uid);
+	if ((r = pc_write_string(path, map, err)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	snprintf(map, sizeof(map), "%d %u 1\n", SANDBOX_AGENT_GID, host_gid);
+	return pc_write_string(path, map, err);
+}
+
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+			return envp[i] + n + 1;
+	return NULL;
+}
+
+static int recv_ctl(struct sandbox *sb, struct ctl_msg *m)
+{
+	int fd = -1;
+	size_t nfd = 1;
+	ssize_t n = pc_recv_fds(sb->ctl, m, sizeof(*m), &fd, &nfd);
+	if (n <= 0)
+		return n < 0 ? (int)n : -EPIPE;
+	if (m->type == CTL_PTY && nfd == 1) {
+		if (sb->pty_master >= 0)
+			close(sb->pty_master);
+		sb->pty_master = fd;
+	} else if (nfd == 1) {
+		close(fd);
+	}
+	m->text[sizeof(m->text) - 1] = '\0';
+	return 0;
+}
+
+int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct pc_error *err)
+{
+	const bool as_root = geteuid() == 0;
+	_cleanup_free_ struct sandbox *sb = pc_xcalloc(1, sizeof(*sb));
+	sb->pidfd = sb->ctl = sb->pty_master = -1;
+	gid_t host_gid;
+	if (as_root) {
+		sb->host_uid = pick_unused_uid();
+		host_gid = (gid_t)sb->host_uid;
+		/* Host root's supplementary groups must not follow the agent in:
+		 * inside, setgroups is denied and they could not be dropped. */
+		if (setgroups(0, NULL) < 0)
+			return pc_error_errno(err, errno, "drop supplementary groups");
+	} else {
+		sb->host_uid = getuid();
+		host_gid = getgid();
+	}
+
+	struct grant_tree *grants = NULL;
+	size_t n_grants = 0;
+	int r = grants_prepare(cfg, as_root, sb->host_uid, host_gid, &grants, &n_grants, err);
+	if (r < 0)
+		return r;
+
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		grants_free(grants, n_grants);
+		return pc_error_errno(err, errno, "socketpair");
+	}
+	struct child_args a = {.cfg = cfg,
+			       .ctl = sv[1],
+			       .as_root = as_root,
+			       .grants = grants,
+			       .n_grants = n_grants,
+			       .home = env_get(cfg->envp, "HOME")};
+
+	struct clone_args ca = {
+		.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+			 CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)&sb->pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	sb->exit.start_ns = pc_now_ns();
+	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0) {
+		close(sv[0]);
+		sandbox_child_main(&a);
+	}
+	int clone_errno = errno;
+	close(sv[1]);
+	grants_free(grants, n_grants);
+	sb->ctl = sv[0];
+	if (pid < 0) {
+		close(sb->ctl);
+		if (clone_errno == EPERM || clone_errno == ENOSPC)
+			return pc_error_errno(err, clone_errno,
+					      "cannot create namespaces (are unprivileged user "
+					      "namespaces enabled? see "
+					      "/proc/sys/kernel/unprivileged_userns_clone and "
+					      "/proc/sys/user/max_user_namespaces)");
+		return pc_error_errno(err, clone_errno, "clone3");
+	}
+	sb->pid = (pid_t)pid;
+
+	r = write_maps(sb->pid, sb->host_uid, host_gid, err);
+	if (r == 0) {
+		struct ctl_msg go = {.type = CTL_GO};
+		if (send(sb->ctl, &go, sizeof(go), MSG_NOSIGNAL) < 0)
+			r = pc_error_errno(err, errno, "start the sandbox");
+	}
+	/* Wait until the agent runs, or the setup says why it cannot. */
+	while (r == 0) {
+		struct ctl_msg m;
+		if (recv_ctl(sb, &m) < 0) {
+			r = pc_error(err, EIO, "the sandbox ended during setup");
+			break;
+		}
+		if (m.type == CTL_PTY)
+			continue;
+		if (m.type == CTL_STARTED)
+			break;
+		if (m.type == CTL_SETUP_FAILED)
+			r = pc_error(err, m.code, "sandbox setup: %s", m.text);
+		else if (m.type == CTL_EXEC_FAILED)
+			r = pc_error_errno(err, m.code, "cannot run '%s'", m.text);
+		else
+			r = pc_error(err, EPROTO, "unexpected message %u from the sandbox", m.type);
+	}
+	if (r < 0) {
+		sandbox_kill(sb);
+		struct sandbox_exit ignored;
+		sandbox_reap(sb, &ignored);
+		sandbox_free(pc_steal_ptr(&sb));
+		return r;
+	}
+	*out = pc_steal_ptr(&sb);
+	return 0;
+}
+
+int sandbox_pidfd(const struct sandbox *sb)
+{
+	return sb->pidfd;
+}
+
+int sandbox_control_fd(const struct sandbox *sb)
+{
+	return sb->ctl;
+}
+
+int sandbox_pty_master(const struct sandbox *sb)
+{
+	return sb->pty_master;
+}
+
+pid_t sandbox_pid(const struct sandbox *sb)
+{
+	return sb->pid;
+}
+
+uid_t sandbox_host_uid(const struct sandbox *sb)
+{
+	return sb->host_uid;
+}
+
+int sandbox_signal(struct sandbox *sb, int sig)
+{
+	if (sb->pidfd < 0 || sb->reaped)
+		return -ESRCH;
+	if (syscall(SYS_pidfd_send_signal, sb->pidfd, sig, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int sandbox_handle_control(struct sandbox *sb, struct sandbox_exit *ex, struct pc_error *err)
+{
+	struct ctl_msg m;
+	int r = recv_ctl(sb, &m);
+	if (r == -EPIPE || r == -ECONNRESET)
+		return -EPIPE; /* PID 1 gone: the pidfd says how */
+	if (r < 0)
+		return pc_error_errno(err, -r, "read from the sandbox");
+	if (m.type == CTL_EXITED) {
+		sb->reported = true;
+		sb->exit.signaled = m.a != 0;
+		sb->exit.code = m.code;
+		sb->exit.end_ns = pc_now_ns();
+		*ex = sb->exit;
+		return 1;
+	}
+	return 0;
+}
+
+int sandbox_reap(struct sandbox *sb, struct sandbox_exit *ex)
+{
+	if (sb->reaped) {
+		*ex = sb->exit;
+		return 0;
+	}
+	siginfo_t si = {0};
+	int r;
+	do
+		r = (int)syscall(SYS_waitid, P_PIDFD, sb->pidfd, &si, WEXITED, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	sb->reaped = true;
+	if (!sb->reported) {
+		/* Killed from outside before it could report: its own status. */
+		sb->exit.end_ns = pc_now_ns();
+		sb->exit.signaled = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
+		sb->exit.code = si.si_status;
+		if (!sb->exit.signaled && sb->exit.code > 128) {
+			sb->exit.signaled = true;
+			sb->exit.code -= 128;
+		}
+	}
+	*ex = sb->exit;
+	return 0;
+}
+
+void sandbox_kill(struct sandbox *sb)
+{
+	if (!sb->reaped)
+		sandbox_signal(sb, SIGKILL);
+}
+
+void sandbox_free(struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	if (!sb->reaped && sb->pidfd >= 0) {
+		struct sandbox_exit ex;
+		sandbox_kill(sb);
+		sandbox_reap(sb, &ex);
+	}
+	if (sb->pidfd >= 0)
+		close(sb->pidfd);
+	if (sb->ctl >= 0)
+		close(sb->ctl);
+	if (sb->pty_master >= 0)
+		close(sb->pty_master);
+	free(sb);
+}
