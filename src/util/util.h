@@ -148,3 +148,18 @@ uint64_t pc_realtime_ns(void); /* CLOCK_REALTIME */
 void pc_random(void *buf, size_t n);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void pc_hex(const void *data, size_t n, char *out);
+
+/* ---- SHA-256 ----------------------------------------------------------- */
+
+struct pc_sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	uint8_t buf[64];
+	size_t n;
+};
+
+void pc_sha256_init(struct pc_sha256 *c);
+void pc_sha256_update(struct pc_sha256 *c, const void *data, size_t n);
+void pc_sha256_final(struct pc_sha256 *c, uint8_t out[32]);
+/* Lowercase hex digest of data into out (65 bytes). */
+void pc_sha256_hex(const void *data, size_t n, char out[65]);

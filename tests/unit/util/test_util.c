@@ -68,8 +68,36 @@ static void test_paths(void)
 	CHECK_STR(c, "~bob/x");
 }
 
+static void test_sha256(void)
+{
+	char hex[65];
+	pc_sha256_hex("", 0, hex);
+	CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	pc_sha256_hex("abc", 3, hex);
+	CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	pc_sha256_hex(two, strlen(two), hex);
+	CHECK_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	/* a million 'a's, fed in uneven pieces */
+	struct pc_sha256 c;
+	pc_sha256_init(&c);
+	char a[997];
+	memset(a, 'a', sizeof(a));
+	size_t left = 1000000;
+	while (left) {
+		size_t n = left < 997 ? left : (left % 7) + 990;
+		pc_sha256_update(&c, a, n);
+		left -= n;
+	}
+	uint8_t d[32];
+	pc_sha256_final(&c, d);
+	pc_hex(d, 32, hex);
+	CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
 int main(void)
 {
+	test_sha256();
 	test_sizes();
 	test_durations();
 	test_buf_json();
