@@ -1,0 +1,617 @@
+/* policy: network (egress allow and deny rules), credentials, approvals. */
+#include "policy/policy_internal.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const http_methods[] = {"GET",   "HEAD",   "POST",	 "PUT",
+					   "PATCH", "DELETE", "OPTIONS", NULL};
+#define METHODS_ACCEPTED "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; upper case"
+
+static int parse_host(struct pctx *c, const struct ynode *n, char **out)
+{
+	static const char accepted[] = "a host name such as api.example.com or *.example.com";
+	const char *s;
+	int r = get_str(c, n, accepted, &s);
+	if (r < 0)
+		return r;
+	const char *problem = host_pattern_problem(s);
+	if (problem)
+		return perr(c, n->at, "'%.200s' is not a host pattern: %s (%s)", s, problem,
+			    accepted);
+	*out = pc_xstrdup(s);
+	return 0;
+}
+
+/* A list of strings checked one by one; [] is an error when `what_empty`
+ * says what leaving the key out means instead. */
+static int parse_str_list(struct pctx *c, const struct ynode *n, const char *key,
+			  const char *accepted, const char *what_empty,
+			  int (*check)(struct pctx *c, const struct ynode *item, const char *s),
+			  char ***out)
+{
+	size_t old = pctx_key(c, key);
+	struct ynode *const *items;
+	size_t k;
+	int r = get_seq_items(c, n, accepted, &items, &k);
+	if (r < 0)
+		return r;
+	if (k == 0)
+		return perr(c, n->at, "an empty list %s (%s)", what_empty, accepted);
+	pc_strv_free(*out);
+	*out = pc_xcalloc(k + 1, sizeof(char *));
+	for (size_t i = 0; i < k; i++) {
+		size_t o = pctx_index(c, i);
+		const char *s;
+		r = get_str(c, items[i], accepted, &s);
+		if (r < 0)
+			return r;
+		r = check(c, items[i], s);
+		if (r < 0)
+			return r;
+		if (pc_strv_contains(*out, s))
+			return perr(c, items[i]->at, "%.100s is listed twice (each once)", s);
+		(*out)[i] = pc_xstrdup(s);
+		pctx_pop(c, o);
+	}
+	pctx_pop(c, old);
+	return 0;
+}
+
+static int check_method(struct pctx *c, const struct ynode *item, const char *s)
+{
+	for (size_t i = 0; http_methods[i]; i++)
+		if (strcmp(s, http_methods[i]) == 0)
+			return 0;
+	return perr(c, item->at, "'%.100s' is not an HTTP method (%s)", s, METHODS_ACCEPTED);
+}
+
+static int check_url_glob(struct pctx *c, const struct ynode *item, const char *s)
+{
+	static const char accepted[] =
+		"a URL path glob starting with /, e.g. /api/** or /v1/*/items";
+	if (s[0] != '/')
+		return perr(c, item->at, "'%.100s' does not start with / (%s)", s, accepted);
+	for (const char *q = s; *q; q++)
+		if ((unsigned char)*q <= 0x20 || *q == 0x7f || *q == '#')
+			return perr(c, item->at,
+				    "'%.100s' holds a space, control character or # (%s)", s,
+				    accepted);
+	return 0;
+}
+
+static int check_host_item(struct pctx *c, const struct ynode *item, const char *s)
+{
+	_cleanup_free_ char *h = NULL;
+	(void)s;
+	return parse_host(c, item, &h);
+}
+
+static int check_approver(struct pctx *c, const struct ynode *item, const char *s)
+{
+	static const char ok[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+	const char *name = strncmp(s, "group:", 6) == 0 ? s + 6 : s;
+	if (name[0] && name[0] != '-' && strlen(name) <= 64 && strspn(name, ok) == strlen(name))
+		return 0;
+	return perr(c, item->at,
+		    "'%.100s' is not an approver (a user name such as alice, or group:NAME)", s);
+}
+
+static int parse_ports(struct pctx *c, const struct ynode *n, struct pc_net_rule *rule)
+{
+	static const char accepted[] = "a list of ports 1-65535, e.g. [443] or [80, 443]";
+	size_t old = pctx_key(c, "ports");
+	struct ynode *const *items;
+	size_t k;
+	int r = get_seq_items(c, n, accepted, &items, &k);
+	if (r < 0)
+		return r;
+	if (k == 0)
+		return perr(
+			c, n->at,
+			"an empty list would allow no port (%s; leave ports out for 80 and 443)",
+			accepted);
+	free(rule->ports);
+	rule->ports = pc_xcalloc(k, sizeof(*rule->ports));
+	rule->n_ports = 0;
+	for (size_t i = 0; i < k; i++) {
+		size_t o = pctx_index(c, i);
+		uint64_t port;
+		r = get_uint(c, items[i], 1, 65535, "port", &port);
+		if (r < 0)
+			return r;
+		for (size_t j = 0; j < i; j++)
+			if (rule->ports[j] == port)
+				return perr(c, items[i]->at,
+					    "port %llu is listed twice (each once)",
+					    (unsigned long long)port);
+		rule->ports[rule->n_ports++] = (uint16_t)port;
+		pctx_pop(c, o);
+	}
+	pctx_pop(c, old);
+	return 0;
+}
+
+static int parse_rule(struct pctx *c, const struct ynode *n, enum pc_enforcement dflt,
+		      struct pc_net_rule *rule)
+{
+	static const char *const keys[] = {"host",   "ports",	    "methods", "paths",
+					   "access", "enforcement", NULL};
+	static const char *const accesses[] = {"read-only", "read-write", NULL};
+	static const char *const enforcements[] = {"enforce", "audit", NULL};
+	int r = check_map(c, n, "a rule: host, ports, methods, paths, access, enforcement");
+	if (r < 0)
+		return r;
+	r = check_keys(c, n, keys);
+	if (r < 0)
+		return r;
+	rule->at = n->at;
+	rule->enforcement = dflt;
+	rule->ports = pc_xcalloc(2, sizeof(*rule->ports));
+	rule->ports[0] = 80;
+	rule->ports[1] = 443;
+	rule->n_ports = 2;
+	const struct ynode *v = ynode_get(n, "host");
+	size_t old = pctx_key(c, "host");
+	if (!v)
+		return perr(c, n->at, "missing (every rule names a host, e.g. api.example.com)");
+	r = parse_host(c, v, &rule->host);
+	if (r < 0)
+		return r;
+	pctx_pop(c, old);
+	if ((v = ynode_get(n, "ports")) && (r = parse_ports(c, v, rule)) < 0)
+		return r;
+	if ((v = ynode_get(n, "methods")) &&
+	    (r = parse_str_list(c, v, "methods", METHODS_ACCEPTED,
+				"would allow no method; leave methods out to allow any",
+				check_method, &rule->methods)) < 0)
+		return r;
+	if ((v = ynode_get(n, "paths")) &&
+	    (r = parse_str_list(c, v, "paths", "a list of URL path globs such as /api/**",
+				"would allow no path; leave paths out to allow any", check_url_glob,
+				&rule->paths)) < 0)
+		return r;
+	if ((v = ynode_get(n, "access"))) {
+		old = pctx_key(c, "access");
+		int a;
+		r = get_enum(c, v, accesses, &a);
+		if (r < 0)
+			return r;
+		if (rule->methods)
+			return perr(c, v->at,
+				    "conflicts with methods: at line %d (use one of access or "
+				    "methods)",
+				    ynode_get(n, "methods")->at.line);
+		if (a == 0) {
+			pc_strv_push(&rule->methods, "GET");
+			pc_strv_push(&rule->methods, "HEAD");
+			pc_strv_push(&rule->methods, "OPTIONS");
+		}
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "enforcement"))) {
+		old = pctx_key(c, "enforcement");
+		int e;
+		r = get_enum(c, v, enforcements, &e);
+		if (r < 0)
+			return r;
+		rule->enforcement = e == 1 ? PC_ENFORCE_AUDIT_ONLY : PC_ENFORCE;
+		pctx_pop(c, old);
+	}
+	return 0;
+}
+
+static int parse_rules(struct pctx *c, const struct ynode *n, const char *key,
+		       enum pc_enforcement dflt, struct pc_net_rule **out, size_t *count)
+{
+	size_t old = pctx_key(c, key);
+	struct ynode *const *items;
+	size_t k;
+	int r = get_seq_items(c, n, "a list of rules: - host: api.example.com", &items, &k);
+	if (r < 0)
+		return r;
+	*out = pc_xcalloc(k, sizeof(**out));
+	for (size_t i = 0; i < k; i++) {
+		size_t o = pctx_index(c, i);
+		*count = i + 1;
+		r = parse_rule(c, items[i], dflt, &(*out)[i]);
+		if (r < 0)
+			return r;
+		pctx_pop(c, o);
+	}
+	pctx_pop(c, old);
+	return 0;
+}
+
+static int parse_upstream_ca(struct pctx *c, const struct ynode *n, struct policy *p)
+{
+	struct pc_path ca = {0};
+	int r = get_path(c, n, false, &ca);
+	if (r < 0)
+		return r;
+	free(ca.spec);
+	_cleanup_free_ char *path = ca.path;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return perr(c, n->at, "cannot use %.200s: %s (a PEM file of CA certificates)", path,
+			    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return perr(c, n->at, "%.200s is not a file (a PEM file of CA certificates)", path);
+	p->net.upstream_ca = pc_steal_ptr(&path);
+	return 0;
+}
+
+static int parse_egress(struct pctx *c, const struct ynode *n, struct policy *p)
+{
+	static const char *const keys[] = {"default", "deny_private", "upstream_ca", "enforcement",
+					   "allow",   "deny",	      NULL};
+	static const char *const defaults[] = {"deny", NULL};
+	static const char *const enforcements[] = {"enforce", "audit", NULL};
+	int r = check_map(c, n, "default, deny_private, upstream_ca, enforcement, allow, deny");
+	if (r < 0)
+		return r;
+	r = check_keys(c, n, keys);
+	if (r < 0)
+		return r;
+	struct pc_net_policy *net = &p->net;
+	const struct ynode *v;
+	int m;
+	if ((v = ynode_get(n, "default"))) {
+		size_t old = pctx_key(c, "default");
+		if (v->kind == YN_SCALAR && !ynode_is_null(v) && strcmp(v->value, "deny") != 0)
+			return perr(
+				c, v->at,
+				"'%.100s' is not supported: policy version 1 only supports deny "
+				"(default: deny, and list what may be reached under allow:)",
+				v->value);
+		r = get_enum(c, v, defaults, &m);
+		if (r < 0)
+			return r;
+		net->default_deny = true;
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "deny_private"))) {
+		size_t old = pctx_key(c, "deny_private");
+		r = get_bool(c, v, &net->deny_private);
+		if (r < 0)
+			return r;
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "upstream_ca"))) {
+		size_t old = pctx_key(c, "upstream_ca");
+		r = parse_upstream_ca(c, v, p);
+		if (r < 0)
+			return r;
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "enforcement"))) {
+		size_t old = pctx_key(c, "enforcement");
+		r = get_enum(c, v, enforcements, &m);
+		if (r < 0)
+			return r;
+		net->enforcement = m == 1 ? PC_ENFORCE_AUDIT_ONLY : PC_ENFORCE;
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "allow")) &&
+	    (r = parse_rules(c, v, "allow", net->enforcement, &net->allow, &net->n_allow)) < 0)
+		return r;
+	if ((v = ynode_get(n, "deny")) &&
+	    (r = parse_rules(c, v, "deny", net->enforcement, &net->deny, &net->n_deny)) < 0)
+		return r;
+	return 0;
+}
+
+int parse_network(struct pctx *c, const struct ynode *n, struct policy *p)
+{
+	static const char *const keys[] = {"egress", "gate_port", NULL};
+	int r = check_map(c, n, "egress, gate_port");
+	if (r < 0)
+		return r;
+	r = check_keys(c, n, keys);
+	if (r < 0)
+		return r;
+	const struct ynode *v;
+	if ((v = ynode_get(n, "gate_port"))) {
+		size_t old = pctx_key(c, "gate_port");
+		uint64_t port;
+		r = get_uint(c, v, 1, 65535, "port", &port);
+		if (r < 0)
+			return r;
+		p->net.gate_port = (uint16_t)port;
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "egress"))) {
+		size_t old = pctx_key(c, "egress");
+		r = parse_egress(c, v, p);
+		if (r < 0)
+			return r;
+		pctx_pop(c, old);
+	}
+	return 0;
+}
+
+/* A required scalar: missing is an error at the enclosing mapping. */
+static int required(struct pctx *c, const struct ynode *map, const char *key, const char *accepted,
+		    const struct ynode **out)
+{
+	*out = ynode_get(map, key);
+	if (*out)
+		return 0;
+	size_t old = pctx_key(c, key);
+	int r = perr(c, map->at, "missing (%s)", accepted);
+	pctx_pop(c, old);
+	return r;
+}
+
+static bool all_in(const char *s, const char *set)
+{
+	return s[0] && strspn(s, set) == strlen(s);
+}
+
+static int parse_credential(struct pctx *c, const struct ynode *n, struct pc_credential *cr)
+{
+	static const char *const keys[] = {"name",  "host",	   "header", "format",
+					   "query", "placeholder", NULL};
+	static const char name_ok[] = "the vault secret's name: letters, digits, '.', '_', '-'";
+	static const char ph_ok[] = "the environment variable the agent gets, e.g. API_KEY";
+	static const char tchar[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789!#$%&'*+-.^_`|~";
+	static const char qchar[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789-._~";
+	int r = check_map(c, n, "name, host, header or query, format, placeholder");
+	if (r < 0)
+		return r;
+	r = check_keys(c, n, keys);
+	if (r < 0)
+		return r;
+	cr->at = n->at;
+	const struct ynode *v;
+	const char *s;
+	size_t old;
+
+	if ((r = required(c, n, "name", name_ok, &v)) < 0)
+		return r;
+	old = pctx_key(c, "name");
+	if ((r = get_str(c, v, name_ok, &s)) < 0)
+		return r;
+	if (!all_in(s, qchar) || strlen(s) > 128)
+		return perr(c, v->at, "'%.100s' is not a secret name (%s)", s, name_ok);
+	cr->name = pc_xstrdup(s);
+	pctx_pop(c, old);
+
+	if ((r = required(c, n, "host", "the host or hosts the secret may go to", &v)) < 0)
+		return r;
+	if (v->kind == YN_SEQ) {
+		r = parse_str_list(c, v, "host", "a host or a list of hosts",
+				   "would let the secret go nowhere", check_host_item, &cr->hosts);
+		if (r < 0)
+			return r;
+	} else {
+		old = pctx_key(c, "host");
+		_cleanup_free_ char *h = NULL;
+		if ((r = parse_host(c, v, &h)) < 0)
+			return r;
+		pc_strv_push(&cr->hosts, h);
+		pctx_pop(c, old);
+	}
+
+	const struct ynode *hv = ynode_get(n, "header"), *qv = ynode_get(n, "query");
+	if (hv && qv) {
+		pctx_key(c, "query");
+		return perr(c, qv->at,
+			    "conflicts with header: at line %d (the secret goes in a header or "
+			    "a query parameter, not both)",
+			    hv->at.line);
+	}
+	if (hv) {
+		old = pctx_key(c, "header");
+		if ((r = get_str(c, hv, "an HTTP header name such as x-api-key", &s)) < 0)
+			return r;
+		if (!all_in(s, tchar))
+			return perr(c, hv->at,
+				    "'%.100s' is not an HTTP header name (e.g. x-api-key, "
+				    "Authorization)",
+				    s);
+		cr->header = pc_xstrdup(s);
+		pctx_pop(c, old);
+	}
+	if (qv) {
+		old = pctx_key(c, "query");
+		if ((r = get_str(c, qv, "a query parameter name such as key", &s)) < 0)
+			return r;
+		if (!all_in(s, qchar))
+			return perr(c, qv->at,
+				    "'%.100s' is not a query parameter name (letters, digits, "
+				    "'-', '.', '_', '~')",
+				    s);
+		cr->query = pc_xstrdup(s);
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "format"))) {
+		static const char fmt_ok[] = "text holding {secret}, e.g. \"Bearer {secret}\"";
+		old = pctx_key(c, "format");
+		if ((r = get_str(c, v, fmt_ok, &s)) < 0)
+			return r;
+		if (!strstr(s, "{secret}"))
+			return perr(c, v->at, "'%.100s' has no {secret} in it (%s)", s, fmt_ok);
+		for (const char *q = s; *q; q++)
+			if ((unsigned char)*q < 0x20 || *q == 0x7f)
+				return perr(c, v->at, "control characters are not allowed (%s)",
+					    fmt_ok);
+		free(cr->format);
+		cr->format = pc_xstrdup(s);
+		pctx_pop(c, old);
+	}
+	if ((r = required(c, n, "placeholder", ph_ok, &v)) < 0)
+		return r;
+	old = pctx_key(c, "placeholder");
+	if ((r = get_str(c, v, ph_ok, &s)) < 0)
+		return r;
+	if (!valid_env_name(s))
+		return perr(c, v->at,
+			    "'%.100s' is not an environment variable name (letters, digits and _, "
+			    "not starting with a digit)",
+			    s);
+	cr->placeholder = pc_xstrdup(s);
+	pctx_pop(c, old);
+	return 0;
+}
+
+int parse_credentials(struct pctx *c, const struct ynode *n, struct policy *p)
+{
+	struct ynode *const *items;
+	size_t k;
+	int r = get_seq_items(c, n, "a list of credentials: - name: ...", &items, &k);
+	if (r < 0)
+		return r;
+	p->credentials = pc_xcalloc(k, sizeof(*p->credentials));
+	for (size_t i = 0; i < k; i++) {
+		size_t o = pctx_index(c, i);
+		struct pc_credential *cr = &p->credentials[i];
+		p->n_credentials = i + 1;
+		cr->format = pc_xstrdup("{secret}");
+		r = parse_credential(c, items[i], cr);
+		if (r < 0)
+			return r;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->credentials[j].placeholder, cr->placeholder) == 0) {
+				pctx_key(c, "placeholder");
+				return perr(c, ynode_get(items[i], "placeholder")->at,
+					    "%s is already the placeholder of credentials[%zu] "
+					    "(one variable per credential)",
+					    cr->placeholder, j);
+			}
+		pctx_pop(c, o);
+	}
+	return 0;
+}
+
+static int parse_match(struct pctx *c, const struct ynode *n, struct pc_approval_rule *a)
+{
+	static const char *const keys[] = {"host", "methods", "paths", NULL};
+	int r = check_map(c, n, "host, methods, paths");
+	if (r < 0)
+		return r;
+	r = check_keys(c, n, keys);
+	if (r < 0)
+		return r;
+	const struct ynode *v;
+	if ((r = required(c, n, "host", "the host whose requests are held", &v)) < 0)
+		return r;
+	size_t old = pctx_key(c, "host");
+	if ((r = parse_host(c, v, &a->host)) < 0)
+		return r;
+	pctx_pop(c, old);
+	if ((v = ynode_get(n, "methods")) &&
+	    (r = parse_str_list(c, v, "methods", METHODS_ACCEPTED,
+				"would match nothing; leave methods out to match any", check_method,
+				&a->methods)) < 0)
+		return r;
+	if ((v = ynode_get(n, "paths")) &&
+	    (r = parse_str_list(c, v, "paths", "a list of URL path globs such as /api/**",
+				"would match nothing; leave paths out to match any", check_url_glob,
+				&a->paths)) < 0)
+		return r;
+	return 0;
+}
+
+static int parse_approval(struct pctx *c, const struct ynode *n, struct pc_approval_rule *a)
+{
+	static const char *const keys[] = {"match", "approvers", "act_as", "timeout",
+					   "hold",  "count",	 NULL};
+	static const char *const act_as[] = {"agent", "approver", NULL};
+	int r = check_map(c, n, "match, approvers, act_as, timeout, hold, count");
+	if (r < 0)
+		return r;
+	r = check_keys(c, n, keys);
+	if (r < 0)
+		return r;
+	a->at = n->at;
+	const struct ynode *v;
+	size_t old;
+	if ((r = required(c, n, "match", "match: { host: ..., methods: [...] }", &v)) < 0)
+		return r;
+	old = pctx_key(c, "match");
+	if ((r = parse_match(c, v, a)) < 0)
+		return r;
+	pctx_pop(c, old);
+	if ((r = required(c, n, "approvers", "who may approve: [alice, group:NAME]", &v)) < 0)
+		return r;
+	r = parse_str_list(c, v, "approvers", "a list of user names or group:NAME",
+			   "means nobody could approve", check_approver, &a->approvers);
+	if (r < 0)
+		return r;
+	if ((v = ynode_get(n, "act_as"))) {
+		old = pctx_key(c, "act_as");
+		int m;
+		if ((r = get_enum(c, v, act_as, &m)) < 0)
+			return r;
+		a->act_as = m == 1 ? PC_ACT_AS_APPROVER : PC_ACT_AS_AGENT;
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "timeout"))) {
+		old = pctx_key(c, "timeout");
+		if ((r = get_duration(c, v, false, &a->timeout_ms)) < 0)
+			return r;
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "hold"))) {
+		old = pctx_key(c, "hold");
+		if ((r = get_duration(c, v, true, &a->hold_ms)) < 0)
+			return r;
+		pctx_pop(c, old);
+	}
+	if (a->hold_ms > a->timeout_ms && !ynode_get(n, "hold"))
+		a->hold_ms = a->timeout_ms; /* the default hold never outlasts a short timeout */
+	if (a->hold_ms > a->timeout_ms) {
+		v = ynode_get(n, "hold");
+		pctx_key(c, "hold");
+		char h[32], t[32];
+		pc_format_duration(a->hold_ms, h, sizeof(h));
+		pc_format_duration(a->timeout_ms, t, sizeof(t));
+		return perr(c, v->at, "hold %s is longer than timeout %s (hold <= timeout)", h, t);
+	}
+	if ((v = ynode_get(n, "count"))) {
+		old = pctx_key(c, "count");
+		uint64_t count;
+		if ((r = get_uint(c, v, 1, 100, "number of approvals", &count)) < 0)
+			return r;
+		a->count = (uint32_t)count;
+		bool groups = false;
+		for (size_t i = 0; a->approvers[i]; i++)
+			groups |= strncmp(a->approvers[i], "group:", 6) == 0;
+		if (!groups && count > pc_strv_len(a->approvers))
+			return perr(c, v->at,
+				    "%llu approvals needed but only %zu approvers listed (at most "
+				    "the number of approvers, or name a group:)",
+				    (unsigned long long)count, pc_strv_len(a->approvers));
+		pctx_pop(c, old);
+	}
+	return 0;
+}
+
+int parse_approvals(struct pctx *c, const struct ynode *n, struct policy *p)
+{
+	struct ynode *const *items;
+	size_t k;
+	int r = get_seq_items(c, n, "a list of approval rules: - match: ...", &items, &k);
+	if (r < 0)
+		return r;
+	p->approvals = pc_xcalloc(k, sizeof(*p->approvals));
+	for (size_t i = 0; i < k; i++) {
+		size_t o = pctx_index(c, i);
+		struct pc_approval_rule *a = &p->approvals[i];
+		p->n_approvals = i + 1;
+		a->act_as = PC_ACT_AS_AGENT;
+		a->timeout_ms = 15 * 60 * 1000;
+		a->hold_ms = 60 * 1000;
+		a->count = 1;
+		r = parse_approval(c, items[i], a);
+		if (r < 0)
+			return r;
+		pctx_pop(c, o);
+	}
+	return 0;
+}
