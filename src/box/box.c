@@ -3,6 +3,7 @@
 #include "sandbox/sandbox.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/signalfd.h>
 
@@ -76,7 +77,8 @@ static void describe_exit(const struct sandbox_exit *ex, char *out, size_t n)
 		snprintf(out, n, "exited with %d after %llu ms", ex->code, (unsigned long long)ms);
 }
 
-static int event_loop(struct sandbox *sb, int sigfd, struct sandbox_exit *ex, struct pc_error *err)
+static int event_loop(struct sandbox *sb, int sigfd, pid_t parent, bool *orphaned,
+		      struct sandbox_exit *ex, struct pc_error *err)
 {
 	struct tty_relay relay;
 	bool relaying = sandbox_pty_master(sb) >= 0;
@@ -107,6 +109,10 @@ static int event_loop(struct sandbox *sb, int sigfd, struct sandbox_exit *ex, st
 				if (si.ssi_signo == SIGWINCH) {
 					if (relaying)
 						tty_relay_resize(&relay);
+				} else if (parent && getppid() != parent) {
+					/* PDEATHSIG: whoever started us is gone. */
+					*orphaned = true;
+					sandbox_kill(sb);
 				} else {
 					sandbox_signal(sb, (int)si.ssi_signo);
 				}
@@ -184,6 +190,14 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	sigprocmask(SIG_BLOCK, &set, &old);
 	_cleanup_close_ int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 
+	pid_t parent = 0;
+	if (bc->die_with_parent) {
+		parent = getppid();
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			kill(getpid(), SIGTERM); /* it died before we asked: same path */
+	}
+
 	_cleanup_sandbox_ struct sandbox *sb = NULL;
 	r = sandbox_start(&cfg, &sb, err);
 	if (r < 0) {
@@ -202,12 +216,17 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	}
 
 	struct sandbox_exit ex = {0};
-	r = event_loop(sb, sigfd, &ex, err);
+	bool orphaned = false;
+	r = event_loop(sb, sigfd, parent, &orphaned, &ex, err);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	*status = ex.signaled ? 128 + ex.code : ex.code;
 
-	char reason[160];
+	char reason[200];
 	describe_exit(&ex, reason, sizeof(reason));
+	if (orphaned) {
+		size_t l = strlen(reason);
+		snprintf(reason + l, sizeof(reason) - l, " (pincer's parent died: sandbox killed)");
+	}
 	const struct audit_field end_fields[] = {
 		AUDIT_NUM("exit", *status),
 		AUDIT_NUM("signal", ex.signaled ? ex.code : 0),

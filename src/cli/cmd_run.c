@@ -146,6 +146,7 @@ int cmd_run(int argc, char **argv)
 		.audit_path = audit_file,
 		.agent = agent,
 		.quiet = quiet,
+		.die_with_parent = true,
 	};
 	int status;
 	if (box_run(&bc, &status, &err) < 0)

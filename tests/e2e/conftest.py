@@ -52,6 +52,9 @@ class Identity:
         self.work.mkdir(mode=0o755)
         self._own(self.work)
         self.audit = self.work / "audit.jsonl"
+        # The default policy grants the current folder; the audit log must
+        # stay outside it (pincer refuses a grant that exposes its log).
+        self.proj = self.mkdir("proj")
 
     def _own(self, path):
         if IS_ROOT and self.uid != 0:
@@ -107,8 +110,14 @@ class Identity:
             argv = ["run", "--audit", str(self.audit)] + argv[1:]
         return subprocess.run(self.prefix + [PINCER] + argv,
                               input=input, capture_output=True, text=True,
-                              timeout=timeout, cwd=str(cwd or self.work),
+                              timeout=timeout, cwd=str(cwd or self.proj),
                               env=self.env(env))
+
+    def popen(self, *args, cwd=None, env=None, **kw):
+        """Start `pincer run ARGS...` (with --audit) without waiting."""
+        argv = ["run", "--audit", str(self.audit)] + list(args)
+        return subprocess.Popen(self.prefix + [PINCER] + argv, cwd=str(cwd or self.proj),
+                                env=self.env(env), **kw)
 
     def records(self, path=None):
         """The audit records written so far, parsed."""

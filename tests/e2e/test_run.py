@@ -1,0 +1,350 @@
+"""pincer run: the sandbox core, end to end, as root and as an ordinary user.
+
+Every test starts the real binary on a real policy and looks from inside
+(what the agent can see and do) and from outside (host files, audit log).
+"""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+POLICY_HEAD = "version: 1\nname: {name}\n"
+
+
+def sh(ident, script, *extra, policy=None, **kw):
+    args = ["run"]
+    if policy:
+        args += ["--policy", str(policy)]
+    args += list(extra) + ["--", "/bin/sh", "-c", script]
+    return ident.pincer(*args, **kw)
+
+
+# ---- exit status -----------------------------------------------------------
+
+@pytest.mark.parametrize("script,status", [
+    ("exit 0", 0),
+    ("exit 7", 7),
+    ("exit 255", 255),
+    ("kill -TERM $$", 128 + signal.SIGTERM),
+    ("kill -KILL $$", 128 + signal.SIGKILL),
+])
+def test_exit_status_comes_back(pincer, script, status):
+    r = sh(pincer, script)
+    assert r.returncode == status, r.stderr
+
+
+def test_missing_command_is_127_and_not_executable_is_126(pincer):
+    r = pincer.pincer("run", "--", "no-such-program-xyz")
+    assert r.returncode == 127
+    assert "cannot run 'no-such-program-xyz'" in r.stderr
+    pincer.write("proj/notexec.sh", "#!/bin/sh\necho hi\n", mode=0o644)
+    r = pincer.pincer("run", "--", "./notexec.sh")
+    assert r.returncode == 126, r.stderr
+
+
+def test_run_records_start_and_end_in_audit(pincer):
+    r = sh(pincer, "exit 3")
+    assert r.returncode == 3
+    recs = pincer.records()
+    start = [x for x in recs if x["type"] == "run.start"]
+    end = [x for x in recs if x["type"] == "run.end"]
+    assert len(start) == 1 and len(end) == 1
+    assert start[0]["policy"] == "default"
+    assert len(start[0]["policy_sha256"]) == 64
+    assert "/bin/sh -c 'exit 3'" in start[0]["command"]
+    assert end[0]["run"] == start[0]["run"]
+    assert end[0]["exit"] == 3 and "exited with 3" in end[0]["reason"]
+    r = pincer.pincer("audit", "verify", str(pincer.audit))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ---- who the agent is, what it sees of processes ---------------------------
+
+def test_agent_is_uid_1000_and_never_host_root(pincer):
+    r = sh(pincer, "id -u; id -g; id -un; cat /proc/self/uid_map")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert lines[0:3] == ["1000", "1000", "agent"]
+    inside, outside, count = lines[3].split()
+    assert (inside, count) == ("1000", "1")
+    if pincer.mode == "root":
+        assert int(outside) >= 0x70000000, "as root the agent gets a fresh unused uid"
+    else:
+        assert int(outside) == pincer.uid
+
+
+def test_no_capabilities_and_no_new_privs(pincer):
+    r = sh(pincer, "grep -E '^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status")
+    fields = dict(line.split(":\t") for line in r.stdout.strip().split("\n"))
+    assert fields["CapEff"] == fields["CapPrm"] == fields["CapBnd"] == "0" * 16
+    assert fields["NoNewPrivs"] == "1"
+
+
+def test_sees_itself_as_child_of_pid1_and_no_host_process(pincer):
+    r = sh(pincer, "echo $$ $PPID; cat /proc/1/comm; ls /proc | grep -E '^[0-9]+$' | sort -n")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[1] == "1", "the agent's parent is the sandbox's PID 1"
+    assert lines[2] == "pincer-init"
+    pids = [int(p) for p in lines[3:]]
+    assert max(pids) < 10, f"only the sandbox's own processes are visible: {pids}"
+    assert os.getpid() not in pids or os.getpid() < 10
+
+
+def test_pid1_reaps_orphans(pincer):
+    # Orphans reparented to PID 1 must not stay zombies.
+    r = sh(pincer, "for i in 1 2 3 4 5; do (sleep 0.05 &) ; done; sleep 0.5; "
+                   "grep -l '^State:.*Z' /proc/[0-9]*/status | wc -l")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0"
+
+
+def test_hostname_is_the_policy_one(pincer):
+    pol = pincer.policy(POLICY_HEAD.format(name="h") +
+                        "sandbox:\n  hostname: box-7\n"
+                        f"filesystem:\n  read_write: [{pincer.proj}]\n")
+    r = sh(pincer, "hostname; cat /etc/hostname", policy=pol)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["box-7", "box-7"]
+
+
+# ---- the filesystem --------------------------------------------------------
+
+def test_host_secrets_are_not_visible(pincer):
+    r = sh(pincer, "for p in /root /etc/shadow /etc/sudoers /var /run /sys /boot; do "
+                   "if [ -e $p ]; then echo VISIBLE $p; fi; done; "
+                   "cat /etc/shadow 2>&1; ls /root 2>&1; echo home: $(ls -A /home)")
+    assert "VISIBLE" not in r.stdout, r.stdout
+    assert "No such file" in r.stdout
+    assert "home: agent\n" in r.stdout, "only the agent's own (empty) home"
+
+
+def test_home_secrets_masked_even_when_home_is_granted(pincer):
+    home = pincer.mkdir("home")
+    pincer.write("home/.ssh/id_rsa", "PRIVATE-KEY-BYTES\n", mode=0o600)
+    pincer.write("home/.aws/credentials", "AWS-SECRET\n", mode=0o600)
+    pincer.write("home/notes.txt", "ordinary\n")
+    # Default policy, started in the home folder: ~ is granted, secrets not.
+    r = sh(pincer, f"cat {home}/notes.txt; cat {home}/.ssh/id_rsa; "
+                   f"cat {home}/.aws/credentials; ls -A {home}/.ssh; echo end",
+           cwd=home, env={"HOME": str(home)})
+    assert r.returncode == 0, r.stderr
+    assert "ordinary" in r.stdout
+    assert "PRIVATE-KEY-BYTES" not in r.stdout and "AWS-SECRET" not in r.stdout
+    assert "Permission denied" in r.stderr
+
+
+def test_paths_outside_the_policy_are_invisible(pincer):
+    pincer.write("outside/secret.txt", "OUTSIDE-SECRET\n")
+    r = sh(pincer, f"cat {pincer.work}/outside/secret.txt; ls -A {pincer.work}")
+    assert "OUTSIDE-SECRET" not in r.stdout
+    assert "No such file" in r.stderr
+    # Of the work folder only the granted project's path exists inside.
+    assert r.stdout.split() == ["proj"]
+
+
+def test_granted_folders_exactly(pincer):
+    ro = pincer.mkdir("ro")
+    rw = pincer.mkdir("rw")
+    pincer.write("ro/data.txt", "read me\n")
+    pincer.write("rw/old.txt", "old\n")
+    pol = pincer.policy(POLICY_HEAD.format(name="grants") +
+                        f"filesystem:\n  read_only: [{ro}]\n  read_write: [{rw}]\n")
+    r = sh(pincer,
+           f"cat {ro}/data.txt && echo new > {rw}/new.txt && echo more >> {rw}/old.txt && "
+           f"mkdir {rw}/sub && echo ok-rw; "
+           f"touch {ro}/x 2>&1; echo x > {ro}/data.txt 2>&1; touch /newfile 2>&1; "
+           f"touch /usr/x 2>&1; true",
+           policy=pol, cwd=rw)
+    assert r.returncode == 0, r.stderr
+    assert "read me" in r.stdout and "ok-rw" in r.stdout
+    assert (r.stdout + r.stderr).count("Read-only file system") == 4, r.stdout + r.stderr
+    assert (rw / "new.txt").read_text() == "new\n"
+    assert (rw / "old.txt").read_text() == "old\nmore\n"
+    assert (ro / "data.txt").read_text() == "read me\n"
+    assert not (ro / "x").exists()
+    # What the agent writes belongs to the folder's owner on the host.
+    assert os.stat(rw / "new.txt").st_uid == pincer.uid
+    assert os.stat(rw / "sub").st_uid == pincer.uid
+
+
+def test_agent_owns_its_granted_folder_inside(pincer):
+    r = sh(pincer, "stat -c '%u %U' .")
+    assert r.stdout.strip() == "1000 agent", r.stdout + r.stderr
+
+
+def test_deny_glob_masks_inside_a_granted_folder(pincer):
+    rw = pincer.mkdir("rw")
+    pincer.write("rw/app/.env", "DB_PASSWORD=hunter2\n")
+    pincer.write("rw/app/main.py", "print('hi')\n")
+    pincer.mkdir("rw/app/secrets")
+    pincer.write("rw/app/secrets/token", "TOKEN-123\n")
+    pol = pincer.policy(POLICY_HEAD.format(name="deny") +
+                        f"filesystem:\n  read_write: [{rw}]\n"
+                        f"  deny: ['**/.env', '{rw}/app/secrets']\n")
+    r = sh(pincer, f"cat {rw}/app/main.py; cat {rw}/app/.env; ls {rw}/app/secrets; "
+                   f"cat {rw}/app/secrets/token; echo x > {rw}/app/.env; echo end",
+           policy=pol, cwd=rw)
+    assert "print('hi')" in r.stdout
+    assert "hunter2" not in r.stdout and "TOKEN-123" not in r.stdout
+    assert (rw / "app/.env").read_text() == "DB_PASSWORD=hunter2\n", "mask is read-only"
+
+
+def test_scratch_is_private_limited_and_gone_after_exit(pincer):
+    pol = pincer.policy(POLICY_HEAD.format(name="scratch") +
+                        f"filesystem:\n  read_write: [{pincer.proj}]\n"
+                        "  scratch: { path: /tmp, size: 8M }\n")
+    marker = f"pincer-scratch-{os.getpid()}-{pincer.mode}"
+    r = sh(pincer, f"echo hi > /tmp/{marker} && ls /tmp/{marker} && "
+                   "dd if=/dev/zero of=/tmp/big bs=1M count=20 2>&1; ls /tmp", policy=pol)
+    assert marker in r.stdout
+    assert "No space left on device" in r.stdout
+    assert not os.path.exists(f"/tmp/{marker}"), "scratch never touches the host /tmp"
+    r = sh(pincer, f"ls -A /tmp", policy=pol)
+    # Only the path down to the granted project (itself under /tmp) remains.
+    assert r.stdout.split() == ["pincer-e2e"], "the next run starts with an empty scratch"
+
+
+def test_dev_is_minimal_with_private_devpts(pincer):
+    r = sh(pincer, "ls /dev | sort | tr '\\n' ' '; echo; ls /dev/pts | tr '\\n' ' '; "
+                   "head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null-ok")
+    assert r.returncode == 0, r.stderr
+    listing = r.stdout.split("\n")[0].split()
+    assert set(listing) <= {"null", "zero", "full", "random", "urandom", "tty", "pts",
+                            "ptmx", "shm", "fd", "stdin", "stdout", "stderr"}, listing
+    assert "sda" not in listing and "vda" not in listing and "kmsg" not in listing
+    assert "null-ok" in r.stdout
+
+
+def test_generated_etc_files(pincer):
+    r = sh(pincer, "cat /etc/passwd; cat /etc/group; cat /etc/hosts")
+    assert "agent:x:1000:1000" in r.stdout
+    assert "agent:x:1000:" in r.stdout
+    assert "127.0.0.1\tlocalhost" in r.stdout
+    assert "root:x:0:0" in r.stdout and "cloudsdk" not in r.stdout
+
+
+def test_starts_in_the_current_folder(pincer):
+    r = sh(pincer, "pwd")
+    assert r.stdout.strip() == str(pincer.proj)
+
+
+# ---- network ---------------------------------------------------------------
+
+def test_network_namespace_has_only_lo_up(pincer):
+    r = sh(pincer, "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; "
+                   "python3 -c \"import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); "
+                   "s.listen(); c=socket.create_connection(s.getsockname()); print('lo-up')\"; "
+                   "python3 -c \"import socket; socket.create_connection(('1.1.1.1',80),2)\" 2>&1 "
+                   "| tail -1")
+    lines = r.stdout.strip().split("\n")
+    assert lines[0] == "lo", lines
+    assert "lo-up" in lines
+    assert "unreachable" in lines[-1].lower()
+
+
+# ---- environment -----------------------------------------------------------
+
+def test_environment_is_clean_and_policy_defined(pincer):
+    pol = pincer.policy(POLICY_HEAD.format(name="env") +
+                        f"filesystem:\n  read_write: [{pincer.proj}]\n"
+                        "process:\n  env: { GREETING: hello, LANG: en_US.UTF-8 }\n")
+    r = pincer.pincer("run", "--policy", str(pol), "--setenv", "EXTRA=1", "-e", "GREETING=hi",
+                      "--", "/usr/bin/env", env={"HOST_SECRET": "leak-me", "AWS_KEY": "x"})
+    assert r.returncode == 0, r.stderr
+    env = dict(line.split("=", 1) for line in r.stdout.strip().split("\n"))
+    assert "HOST_SECRET" not in env and "AWS_KEY" not in env
+    assert env["GREETING"] == "hi", "--setenv wins over the policy"
+    assert env["EXTRA"] == "1" and env["LANG"] == "en_US.UTF-8"
+    assert env["HOME"] == "/home/agent" and env["USER"] == "agent"
+
+
+def test_home_is_writable_private_and_empty(pincer):
+    r = sh(pincer, "ls -A ~; echo x > ~/.cache-test && cat ~/.cache-test")
+    assert r.stdout.strip() == "x", r.stdout + r.stderr
+
+
+def test_bad_setenv_is_a_usage_error(pincer):
+    r = pincer.pincer("run", "--setenv", "1BAD=x", "--", "true")
+    assert r.returncode == 2 and "NAME=VALUE" in r.stderr
+
+
+# ---- signals and lifetime --------------------------------------------------
+
+def test_signals_are_forwarded_to_the_agent(pincer):
+    for sig, code in [(signal.SIGTERM, 42), (signal.SIGINT, 43), (signal.SIGHUP, 44)]:
+        name = signal.Signals(sig).name[3:]
+        p = pincer.popen("/bin/sh", "-c",
+                         f"trap 'echo got-{name}; exit {code}' {name}; echo ready; "
+                         "while :; do sleep 0.05; done",
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == code, (name, out, err)
+        assert f"got-{name}" in out
+
+
+def test_sandbox_dies_with_pincers_parent(pincer):
+    marker = pincer.proj / "alive"
+    # A shell starts pincer, then is killed: pincer and its sandbox must go.
+    script = (f"{' '.join(pincer.prefix)} {__import__('conftest').PINCER} run --audit "
+              f"{pincer.audit} -- /bin/sh -c 'while :; do date +%s%N > {marker}; "
+              "sleep 0.05; done' & echo $!; wait")
+    outer = subprocess.Popen(["/bin/sh", "-c", script], cwd=str(pincer.proj),
+                             env=pincer.env(), stdout=subprocess.PIPE, text=True)
+    pid = int(outer.stdout.readline())
+    deadline = time.time() + 10
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+    outer.kill()
+    outer.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.05)
+        except ProcessLookupError:
+            break
+    else:
+        pytest.fail("pincer outlived its parent")
+    before = marker.read_text()
+    time.sleep(0.4)
+    assert marker.read_text() == before, "the sandboxed loop still runs"
+    end = [x for x in pincer.records() if x["type"] == "run.end"]
+    assert end and "parent died" in end[-1]["reason"]
+
+
+# ---- refusals ----------------------------------------------------------------
+
+def test_default_policy_refuses_root_and_system_folders(pincer):
+    for cwd in ["/", "/etc", "/usr/lib"]:
+        r = pincer.pincer("run", "--", "true", cwd=cwd)
+        assert r.returncode == 2, (cwd, r.stderr)
+        assert "--policy" in r.stderr or "project folder" in r.stderr
+
+
+def test_grant_exposing_the_audit_log_is_refused_and_recorded(pincer):
+    r = pincer.pincer("run", "--", "true", cwd=pincer.work)
+    assert r.returncode == 125
+    assert "pincer's own state" in r.stderr
+    recs = pincer.records()
+    assert any(x["type"] == "mount" and x["decision"] == "deny" and
+               "pincer's own state" in x["reason"] for x in recs)
+
+
+def test_symlink_grant_into_denied_path_is_refused_and_recorded(pincer):
+    home = pincer.mkdir("home")
+    pincer.write("home/.ssh/id_rsa", "KEY\n", mode=0o600)
+    os.symlink(home / ".ssh", pincer.proj / "innocent")
+    pol = pincer.policy(POLICY_HEAD.format(name="link") +
+                        f"filesystem:\n  read_only: [{pincer.proj}/innocent]\n")
+    r = sh(pincer, "cat innocent/id_rsa", policy=pol, env={"HOME": str(home)})
+    assert r.returncode == 125, r.stdout + r.stderr
+    assert "KEY" not in r.stdout
+    assert "denies" in r.stderr
+    assert any(x["type"] == "mount" and x["decision"] == "deny" and "~/.ssh" in x["reason"]
+               for x in pincer.records())
