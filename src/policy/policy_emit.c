@@ -3,18 +3,11 @@
 #include "policy/policy_internal.h"
 
 #include <ctype.h>
-#include <openssl/evp.h>
 #include <string.h>
 
 void policy_hash_text(const char *text, size_t len, char out[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (!EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
-		out[0] = '\0';
-		return;
-	}
-	pc_hex(md, 32, out);
+	pc_sha256_hex(text, len, out);
 }
 
 /* Plain when that reads back as the same string, double-quoted otherwise. */
