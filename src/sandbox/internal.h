@@ -75,3 +75,24 @@ int sys_fsopen(const char *fs, unsigned flags);
 int sys_fsconfig(int fd, unsigned cmd, const char *key, const void *value, int aux);
 int sys_fsmount(int fd, unsigned flags, unsigned attr);
 int sys_pivot_root(const char *new_root, const char *put_old);
+
+/* cgroup.c (parent): the sandbox's cgroup(s) with the policy's limits, on
+ * cgroup v2 (unified) or v1/hybrid hosts. */
+struct cgroup;
+/* Create a cgroup named `name` (e.g. "pincer-<run id>") carrying lim.
+ * Returns 0 with *out == NULL when this process cannot use cgroups (not
+ * root and nothing delegated); *why (caller frees) then says why, for a
+ * warning and an audit record. Negative errno on a real failure. */
+int cgroup_create(const struct pc_limits *lim, const char *name, struct cgroup **out,
+		  char **why, struct pc_error *err);
+/* v2: a directory fd for clone3's CLONE_INTO_CGROUP; -1 on v1. */
+int cgroup_clone_fd(const struct cgroup *cg);
+/* v1 (and v2 when CLONE_INTO_CGROUP was not used): move pid in, before the
+ * sandbox runs anything. */
+int cgroup_attach(struct cgroup *cg, pid_t pid, struct pc_error *err);
+/* After the sandbox ended: did the kernel OOM-kill anything in it? */
+bool cgroup_oom_killed(struct cgroup *cg);
+/* One line for humans and the audit log: "v1 memory+pids+cpu at ..." */
+const char *cgroup_describe(const struct cgroup *cg);
+/* Kill anything left, remove the directories, free. */
+void cgroup_destroy(struct cgroup *cg);
