@@ -215,6 +215,14 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 		return r;
 	}
 
+	for (char *const *n = sandbox_notes(sb); n && *n; n++) {
+		struct pc_error aerr = {0};
+		if (strstr(*n, "not available"))
+			pc_warn("%s", *n); /* best effort fell short: say so */
+		if (audit_write(log, AUDIT_SANDBOX, agent, run, AUDIT_NONE, *n, NULL, 0, &aerr) < 0)
+			pc_warn("audit: %s", aerr.msg);
+	}
+
 	struct sandbox_exit ex = {0};
 	bool orphaned = false;
 	r = event_loop(sb, sigfd, parent, &orphaned, &ex, err);

@@ -13,7 +13,7 @@ enum ctl_type {
 	CTL_STARTED,      /* child -> parent: code = agent pid inside */
 	CTL_EXEC_FAILED,  /* child -> parent: code = errno of execve */
 	CTL_EXITED,       /* child -> parent: code = status, a = 1 if signaled */
-	CTL_SIGNAL,       /* parent -> child: forward signal `code` to the agent */
+	CTL_LAYER,        /* child -> parent: text = what a hardening layer did */
 };
 
 struct ctl_msg {
@@ -42,6 +42,8 @@ struct child_args {
 	struct grant_tree *grants; /* read_only then read_write */
 	size_t n_grants;
 	const char *home;         /* HOME inside (from the environment) */
+	bool home_tmpfs;          /* HOME gets a tmpfs of its own */
+	bool rlimit_fallback;     /* no cgroup: pids and memory become rlimits */
 };
 
 /* child.c: runs in the new namespaces; never returns. */
@@ -63,6 +65,20 @@ int rootfs_build(const struct child_args *a, struct pc_error *err);
 
 /* pid1.c (child): become PID 1, start the agent, reap until it exits. */
 _noreturn_ void pid1_run(const struct child_args *a);
+
+/* seccomp.c (PID 1): load the deny-list; returns how many rules, 0 when the
+ * policy turned seccomp off. */
+int seccomp_apply(const struct policy *p, struct pc_error *err);
+
+/* landlock.c (PID 1): the Landlock ABI this kernel offers (0: none), and
+ * the rules applied to the calling process. Returns the ABI used, 0 when
+ * skipped (off, or missing under best_effort); note says which. */
+int landlock_abi(void);
+int landlock_apply(const struct child_args *a, char *note, size_t note_len,
+		   struct pc_error *err);
+
+/* rootfs.c: does HOME need a tmpfs of its own (not under a writable mount)? */
+bool rootfs_home_needs_tmpfs(const struct policy *p, const char *home);
 
 /* net.c (child): bring the loopback interface up. */
 int net_loopback_up(struct pc_error *err);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -108,6 +109,38 @@ static int drop_privileges(void)
 	return 0;
 }
 
+static void note(int ctl, const char *text)
+{
+	struct ctl_msg m = {.type = CTL_LAYER};
+	snprintf(m.text, sizeof(m.text), "%s", text);
+	(void)send(ctl, &m, sizeof(m), MSG_NOSIGNAL);
+}
+
+static int set_limit(int resource, uint64_t value)
+{
+	struct rlimit rl = {.rlim_cur = value, .rlim_max = value};
+	return setrlimit(resource, &rl) < 0 ? -errno : 0;
+}
+
+/* Step 5: rlimits. No core dumps ever (they would carry the agent's memory
+ * out); open files and file size from the policy; and, where no cgroup
+ * could be had, pids and memory as rlimits instead. RLIMIT_NPROC counts per
+ * user namespace, so it limits this sandbox only. */
+static int apply_rlimits(const struct child_args *a)
+{
+	const struct pc_limits *l = &a->cfg->policy->process.limits;
+	int r = set_limit(RLIMIT_CORE, 0);
+	if (r == 0 && l->open_files)
+		r = set_limit(RLIMIT_NOFILE, l->open_files);
+	if (r == 0 && l->file_size)
+		r = set_limit(RLIMIT_FSIZE, l->file_size);
+	if (r == 0 && a->rlimit_fallback && l->pids)
+		r = set_limit(RLIMIT_NPROC, l->pids);
+	if (r == 0 && a->rlimit_fallback && l->memory)
+		r = set_limit(RLIMIT_AS, l->memory);
+	return r;
+}
+
 /* Runs in the vfork child: only async-signal-safe calls, then execve. */
 static int agent_exec(void *arg)
 {
@@ -192,9 +225,29 @@ _noreturn_ void pid1_run(const struct child_args *a)
 	/* Out of pincer's session: keys typed at pincer's terminal signal
 	 * pincer, which forwards them; they never reach the sandbox twice. */
 	setsid();
-	int r = drop_privileges();
+	int r = apply_rlimits(a);
+	if (r < 0)
+		pid1_fail(ctl, -r, "set resource limits", cfg->argv[0]);
+	r = drop_privileges();
 	if (r < 0)
 		pid1_fail(ctl, -r, "drop privileges", cfg->argv[0]);
+
+	/* Step 6 and 7: Landlock, then seccomp, the last thing before exec. */
+	struct pc_error err = {0};
+	char text[512];
+	r = landlock_apply(a, text, sizeof(text), &err);
+	if (r < 0)
+		child_fail(ctl, &err);
+	note(ctl, text);
+	r = seccomp_apply(cfg->policy, &err);
+	if (r < 0)
+		child_fail(ctl, &err);
+	if (r > 0)
+		snprintf(text, sizeof(text),
+			 "seccomp: deny-list loaded (%d rules; denied calls fail with EPERM)", r);
+	else
+		snprintf(text, sizeof(text), "seccomp: off by policy");
+	note(ctl, text);
 
 	char stack[32 * 1024] __attribute__((aligned(16)));
 	pid_t agent = clone(agent_exec, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &x);

@@ -538,15 +538,14 @@ static int write_etc(int root, const struct child_args *a, struct pc_error *err)
 
 /* ---- the whole build ---------------------------------------------------- */
 
-static bool needs_home_tmpfs(const struct child_args *a)
+bool rootfs_home_needs_tmpfs(const struct policy *p, const char *home)
 {
-	const struct policy *p = a->cfg->policy;
-	if (!a->home || a->home[0] != '/' || strcmp(a->home, "/") == 0)
+	if (!home || home[0] != '/' || strcmp(home, "/") == 0)
 		return false;
-	if (path_within(a->home, p->fs.scratch_path))
+	if (path_within(home, p->fs.scratch_path))
 		return false;
-	for (size_t i = 0; i < a->n_grants; i++)
-		if (path_within(a->home, a->grants[i].path->path))
+	for (size_t i = 0; i < p->fs.n_read_write; i++)
+		if (path_within(home, p->fs.read_write[i].path))
 			return false;
 	return true;
 }
@@ -565,7 +564,7 @@ int rootfs_build(const struct child_args *a, struct pc_error *err)
 	}
 	if ((r = plan_sources(a, &pl, err)) < 0)
 		goto out;
-	if (needs_home_tmpfs(a)) {
+	if (a->home_tmpfs) {
 		struct op *o = plan_add(&pl, OP_TMPFS, a->home, 3);
 		o->size = a->cfg->policy->fs.scratch_size;
 		o->mode = "0700";

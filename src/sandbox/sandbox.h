@@ -61,6 +61,9 @@ int sandbox_pidfd(const struct sandbox *sb);
 int sandbox_control_fd(const struct sandbox *sb);
 /* The pty master for the caller to relay, or -1. Owned by the sandbox. */
 int sandbox_pty_master(const struct sandbox *sb);
+/* What each hardening layer did, one line each, for the audit log
+ * ("seccomp: deny-list loaded (...)", "landlock: ABI 7 applied ..."). */
+char *const *sandbox_notes(const struct sandbox *sb);
 /* Host pid of PID 1 and the host uid the agent runs as. */
 pid_t sandbox_pid(const struct sandbox *sb);
 uid_t sandbox_host_uid(const struct sandbox *sb);

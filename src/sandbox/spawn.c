@@ -24,6 +24,7 @@ struct sandbox {
 	bool reported;
 	bool reaped;
 	struct sandbox_exit exit;
+	char **notes; /* what each hardening layer did */
 };
 
 /* Is id listed as a uid (field 3) or gid (field 3 of group) in the file? */
@@ -141,6 +142,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 			       .grants = grants,
 			       .n_grants = n_grants,
 			       .home = env_get(cfg->envp, "HOME")};
+	a.home_tmpfs = rootfs_home_needs_tmpfs(cfg->policy, a.home);
 
 	struct clone_args ca = {
 		.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
@@ -185,6 +187,10 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		}
 		if (m.type == CTL_PTY)
 			continue;
+		if (m.type == CTL_LAYER) {
+			pc_strv_push(&sb->notes, m.text);
+			continue;
+		}
 		if (m.type == CTL_STARTED)
 			break;
 		if (m.type == CTL_SETUP_FAILED)
@@ -203,6 +209,11 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	}
 	*out = pc_steal_ptr(&sb);
 	return 0;
+}
+
+char *const *sandbox_notes(const struct sandbox *sb)
+{
+	return sb->notes;
 }
 
 int sandbox_pidfd(const struct sandbox *sb)
@@ -307,5 +318,6 @@ void sandbox_free(struct sandbox *sb)
 		close(sb->ctl);
 	if (sb->pty_master >= 0)
 		close(sb->pty_master);
+	pc_strv_free(sb->notes);
 	free(sb);
 }

@@ -13,7 +13,11 @@ import pytest
 
 from conftest import PINCER
 
-RUNS = 3  # each `pincer run` writes a run.start and a run.end
+RUNS = 3
+# What one `pincer run` writes: its start, a note per hardening layer
+# (landlock, seccomp), its end.
+PER_RUN_TYPES = ["run.start", "sandbox", "sandbox", "run.end"]
+PER_RUN = len(PER_RUN_TYPES)
 
 
 def run_true(ident, n=1):
@@ -28,8 +32,8 @@ def log(pincer):
     run_true(pincer, RUNS)
     data = pincer.audit.read_bytes()
     recs = pincer.records()
-    assert [r["seq"] for r in recs] == list(range(1, 2 * RUNS + 1))
-    assert [r["type"] for r in recs] == ["run.start", "run.end"] * RUNS
+    assert [r["seq"] for r in recs] == list(range(1, PER_RUN * RUNS + 1))
+    assert [r["type"] for r in recs] == PER_RUN_TYPES * RUNS
     return pincer, data
 
 
@@ -69,7 +73,7 @@ def test_intact_log_verifies(log):
     ident, data = log
     r = verify(ident, ident.audit)
     assert r.returncode == 0, r.stdout + r.stderr
-    n = 2 * RUNS
+    n = PER_RUN * RUNS
     last = ident.records()[-1]["hash"]
     assert f"{n} records, intact (last seq {n}, hash {last[:8]}" in r.stdout
     assert oct(os.stat(ident.audit).st_mode & 0o777) == "0o600"
@@ -118,7 +122,7 @@ def test_every_byte_flip_is_caught_and_blamed(log):
         return None
 
     offsets = flip_offsets(data, spans)
-    assert len(offsets) > len(data) // 2
+    assert len(offsets) >= len(data) // 3
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
         failures = [f for f in pool.map(one, offsets) if f]
     assert not failures, "\n".join(failures[:10])
@@ -194,7 +198,7 @@ def test_default_path(pincer):
     assert default.exists()
     r = pincer.pincer("audit", "verify")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert str(default) in r.stdout and "2 records, intact" in r.stdout
+    assert str(default) in r.stdout and f"{PER_RUN} records, intact" in r.stdout
 
 
 def test_tail_filters(log):
@@ -216,13 +220,13 @@ def test_tail_filters(log):
     run_id = ends[0]["run"]
     r = ident.pincer("audit", "tail", "--run", run_id[:8], "--json", str(ident.audit))
     got = [json.loads(line) for line in r.stdout.splitlines()]
-    assert [g["type"] for g in got] == ["run.start", "run.end"]
+    assert [g["type"] for g in got] == PER_RUN_TYPES
     assert all(g["run"] == run_id for g in got)
 
     r = ident.pincer("audit", "tail", "--decision", "deny", str(ident.audit))
     assert r.returncode == 0 and r.stdout == ""
     r = ident.pincer("audit", "tail", "-n", "all", str(ident.audit))
-    assert len(r.stdout.splitlines()) == 2 * RUNS
+    assert len(r.stdout.splitlines()) == PER_RUN * RUNS
 
 
 def read_lines_until(proc, want, timeout):
@@ -251,7 +255,7 @@ def test_tail_follow_sees_a_new_run(log):
                             env=ident.env(), cwd=str(ident.work))
     try:
         first = read_lines_until(proc, lambda ls: len(ls) >= 1, 10)
-        assert len(first) == 1 and f"{2 * RUNS} " in first[0]
+        assert len(first) == 1 and f"{PER_RUN * RUNS} " in first[0]
         run_true(ident)
         more = read_lines_until(proc, lambda ls: len(ls) >= 1, 10)
         new_end = ident.records()[-1]

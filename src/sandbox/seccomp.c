@@ -1,0 +1,168 @@
+/* seccomp: the last wall, loaded in PID 1 just before the agent is exec'd
+ * (DESIGN.md section 4, step 7).
+ *
+ * A deny-list in the spirit of Docker's default profile plus what an agent
+ * never needs: the kernel's riskiest interfaces (io_uring, userfaultfd, bpf,
+ * perf, keyrings), everything that mounts or makes namespaces, module and
+ * kexec loading, clocks, raw and exotic sockets, terminal injection, and
+ * every ABI but the native one. Denied calls fail with EPERM, so programs
+ * see an error they can handle instead of dying.
+ */
+#include "sandbox/internal.h"
+
+#include <sched.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/personality.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* Denied outright. */
+static const char *const denied[] = {
+	/* kernel attack surface an agent has no use for */
+	"io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd", "bpf",
+	"perf_event_open", "keyctl", "add_key", "request_key", "lookup_dcookie", "kcmp",
+	"pidfd_getfd", "process_vm_readv", "process_vm_writev", "fanotify_init",
+	"quotactl", "quotactl_fd", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl",
+	"vhangup", "iopl", "ioperm", "syslog", "move_pages", "mbind", "set_mempolicy",
+	"get_mempolicy", "migrate_pages",
+	/* the mount family */
+	"mount", "umount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount",
+	"fspick", "move_mount", "open_tree", "mount_setattr",
+	/* other namespaces */
+	"setns",
+	/* the machine itself */
+	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+	"create_module", "get_kernel_syms", "query_module", "acct", "swapon", "swapoff",
+	"reboot", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "stime",
+	"sethostname", "setdomainname", "mknod", "mknodat",
+	/* file handles bypass path checks */
+	"open_by_handle_at", "name_to_handle_at",
+};
+
+static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,
+					 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+					 CLONE_NEWCGROUP, CLONE_NEWTIME};
+
+static int deny(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n,
+		const struct scmp_arg_cmp *cmp)
+{
+	int r = seccomp_rule_add_array(ctx, action, nr, n, cmp);
+	return r == -EEXIST ? 0 : r;
+}
+
+static int add_rules(scmp_filter_ctx ctx, const struct policy *p, int *count)
+{
+	const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+	int r;
+	/* Calls the policy switches to "log" stay allowed, and logged. */
+	for (size_t i = 0; i < PC_ARRAY_SIZE(denied); i++) {
+		int nr = seccomp_syscall_resolve_name(denied[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* not on this architecture */
+		bool log = pc_strv_contains(p->process.seccomp_log, denied[i]);
+		if ((r = deny(ctx, log ? SCMP_ACT_LOG : eperm, nr, 0, NULL)) < 0)
+			return r;
+		(*count)++;
+	}
+	for (size_t i = 0; p->process.seccomp_deny && p->process.seccomp_deny[i]; i++) {
+		int nr = seccomp_syscall_resolve_name(p->process.seccomp_deny[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* the policy check rejected unknown names */
+		if ((r = deny(ctx, eperm, nr, 0, NULL)) < 0)
+			return r;
+		(*count)++;
+	}
+
+	/* New namespaces: any namespace flag to clone or unshare. clone3 keeps
+	 * its flags in memory seccomp cannot read: ENOSYS sends libc back to
+	 * clone, which we can check. */
+	for (size_t i = 0; i < PC_ARRAY_SIZE(ns_flags); i++) {
+		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]);
+		if ((r = deny(ctx, eperm, SCMP_SYS(unshare), 1, &c)) < 0 ||
+		    (r = deny(ctx, eperm, SCMP_SYS(clone), 1, &c)) < 0)
+			return r;
+		*count += 2;
+	}
+	if ((r = deny(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, NULL)) < 0)
+		return r;
+
+	/* ptrace stays for debugging the agent's own children; PID 1 is off
+	 * limits (it is also not dumpable). */
+	struct scmp_arg_cmp pid1 = SCMP_A1(SCMP_CMP_EQ, 1);
+	if ((r = deny(ctx, eperm, SCMP_SYS(ptrace), 1, &pid1)) < 0)
+		return r;
+
+	/* Terminal injection: TIOCSTI pushes keystrokes into a terminal's
+	 * input, TIOCLINUX can too on a console. */
+	const unsigned long ioctls[] = {TIOCSTI, TIOCLINUX};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(ioctls); i++) {
+		struct scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]);
+		if ((r = deny(ctx, eperm, SCMP_SYS(ioctl), 1, &c)) < 0)
+			return r;
+	}
+
+	/* personality: no switching ASLR off, no executable data. */
+	const unsigned long persona[] = {ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO,
+					 ADDR_COMPAT_LAYOUT};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(persona); i++) {
+		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, persona[i], persona[i]);
+		if ((r = deny(ctx, eperm, SCMP_SYS(personality), 1, &c)) < 0)
+			return r;
+	}
+
+	/* Sockets: unix, inet, inet6, and netlink's route family only. */
+	for (int fam = 0; fam < 64; fam++) {
+		if (fam == AF_UNIX || fam == AF_INET || fam == AF_INET6 || fam == AF_NETLINK)
+			continue;
+		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam);
+		if ((r = deny(ctx, eperm, SCMP_SYS(socket), 1, &c)) < 0)
+			return r;
+	}
+	struct scmp_arg_cmp high = SCMP_A0(SCMP_CMP_GE, 64);
+	struct scmp_arg_cmp nl[2] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+				     SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE)};
+	if ((r = deny(ctx, eperm, SCMP_SYS(socket), 1, &high)) < 0 ||
+	    (r = deny(ctx, eperm, SCMP_SYS(socket), 2, nl)) < 0)
+		return r;
+	const int inet[] = {AF_INET, AF_INET6};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(inet); i++) {
+		struct scmp_arg_cmp raw[2] = {SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[i]),
+					      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW)};
+		struct scmp_arg_cmp pkt[2] = {SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[i]),
+					      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_PACKET)};
+		if ((r = deny(ctx, eperm, SCMP_SYS(socket), 2, raw)) < 0 ||
+		    (r = deny(ctx, eperm, SCMP_SYS(socket), 2, pkt)) < 0)
+			return r;
+	}
+	*count += 8;
+	return 0;
+}
+
+int seccomp_apply(const struct policy *p, struct pc_error *err)
+{
+	if (p->process.seccomp == PC_SECCOMP_OFF)
+		return 0;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		return pc_error(err, ENOMEM, "seccomp: cannot create a filter");
+	/* 32-bit (int 0x80) and x32 calls: another ABI is another syscall
+	 * table nobody audits here; refuse them the same way. */
+	int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM));
+	if (r == 0)
+		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* we set it ourselves */
+	int count = 0;
+	if (r == 0)
+		r = add_rules(ctx, p, &count);
+	if (r == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r < 0)
+		return pc_error_errno(err, -r, "seccomp: cannot load the filter");
+	return count;
+}
