@@ -216,7 +216,9 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	_cleanup_free_ char *head = pc_xasprintf("%s.head", audit_path(log));
 	char *hidden[] = {(char *)audit_path(log), head, NULL};
 
+	_cleanup_free_ char *cgname = pc_xasprintf("pincer-%s", run);
 	struct sandbox_config cfg = {
+		.name = cgname,
 		.policy = p,
 		.argv = bc->argv,
 		.envp = env,
@@ -293,6 +295,20 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	*status = ex.signaled ? 128 + ex.code : ex.code;
 
+	if (ex.oom) {
+		char limit[32] = "none";
+		if (p->process.limits.memory)
+			pc_format_size(p->process.limits.memory, limit, sizeof(limit));
+		_cleanup_free_ char *why = pc_xasprintf(
+			"out of memory: the kernel killed a process of the sandbox (memory limit %s)",
+			limit);
+		struct pc_error aerr = {0};
+		const struct audit_field f[] = {AUDIT_NUM("memory_limit", p->process.limits.memory)};
+		if (audit_write(log, AUDIT_OOM, agent, run, AUDIT_DENY, why, f, 1, &aerr) < 0)
+			pc_warn("audit: %s", aerr.msg);
+		pc_warn("%s", why);
+	}
+
 	char reason[200];
 	describe_exit(&ex, reason, sizeof(reason));
 	size_t l = strlen(reason);
@@ -300,6 +316,8 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 		snprintf(reason + l, sizeof(reason) - l, " (pincer's parent died: sandbox killed)");
 	else if (w.timed_out)
 		snprintf(reason + l, sizeof(reason) - l, " (wall time limit reached)");
+	else if (ex.oom)
+		snprintf(reason + l, sizeof(reason) - l, " (out of memory)");
 	const struct audit_field end_fields[] = {
 		AUDIT_NUM("exit", *status),
 		AUDIT_NUM("signal", ex.signaled ? ex.code : 0),

@@ -3,6 +3,7 @@
 #include "sandbox/internal.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -46,6 +47,12 @@ _noreturn_ void sandbox_child_main(struct child_args *a)
 	while (n < 0 && errno == EINTR);
 	if (n <= 0 || m.type != CTL_GO)
 		_exit(125);
+	/* On cgroup v1 the parent moved us into our cgroup just now: root the
+	 * cgroup namespace there, so the sandbox sees itself at "/". */
+	if (a->late_cgroupns && unshare(CLONE_NEWCGROUP) < 0) {
+		pc_error_errno(&err, errno, "cgroup namespace");
+		child_fail(a->ctl, &err);
+	}
 
 	/* Become the agent's ids now. Our ids were unmapped until the maps
 	 * were written, so this change keeps the namespace's capabilities for

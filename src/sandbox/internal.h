@@ -44,6 +44,8 @@ struct child_args {
 	const char *home;         /* HOME inside (from the environment) */
 	bool home_tmpfs;          /* HOME gets a tmpfs of its own */
 	bool rlimit_fallback;     /* no cgroup: pids and memory become rlimits */
+	bool late_cgroupns;       /* joined its cgroup after clone (v1): make the
+				   * cgroup namespace then, so it is rooted there */
 };
 
 /* child.c: runs in the new namespaces; never returns. */

@@ -38,6 +38,7 @@ struct sandbox_config {
 	/* Host paths the agent must never reach (pincer's own audit log and
 	 * state): a grant or system dir containing one is refused. */
 	char *const *hidden;
+	const char *name;  /* names the sandbox's cgroup ("pincer-<run id>") */
 };
 
 /* How the agent ended. */
@@ -45,6 +46,7 @@ struct sandbox_exit {
 	bool signaled;
 	int code;       /* exit code, or the signal number when signaled */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
+	bool oom;       /* the kernel killed a process in it for lack of memory */
 };
 
 struct sandbox;

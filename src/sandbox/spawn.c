@@ -25,6 +25,7 @@ struct sandbox {
 	bool reaped;
 	struct sandbox_exit exit;
 	char **notes; /* what each hardening layer did */
+	struct cgroup *cg;
 };
 
 /* Is id listed as a uid (field 3) or gid (field 3 of group) in the file? */
@@ -110,7 +111,7 @@ static int recv_ctl(struct sandbox *sb, struct ctl_msg *m)
 int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct pc_error *err)
 {
 	const bool as_root = geteuid() == 0;
-	_cleanup_free_ struct sandbox *sb = pc_xcalloc(1, sizeof(*sb));
+	_cleanup_sandbox_ struct sandbox *sb = pc_xcalloc(1, sizeof(*sb));
 	sb->pidfd = sb->ctl = sb->pty_master = -1;
 	gid_t host_gid;
 	if (as_root) {
@@ -125,11 +126,31 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		host_gid = getgid();
 	}
 
-	struct grant_tree *grants = NULL;
-	size_t n_grants = 0;
-	int r = grants_prepare(cfg, as_root, sb->host_uid, host_gid, &grants, &n_grants, err);
+	/* Step 1: the cgroup, before the child exists, so nothing it runs is
+	 * ever outside it. Without one, the limits fall back to rlimits. */
+	_cleanup_free_ char *why = NULL;
+	int r = cgroup_create(&cfg->policy->process.limits, cfg->name ? cfg->name : "pincer",
+			      &sb->cg, &why, err);
 	if (r < 0)
 		return r;
+	if (!sb->cg && why) {
+		_cleanup_free_ char *n = pc_xasprintf(
+			"cgroups not available: %s; pids and memory are enforced with rlimits "
+			"instead, the cpu quota is not enforced",
+			why);
+		pc_strv_push(&sb->notes, n);
+	} else if (sb->cg) {
+		_cleanup_free_ char *n = pc_xasprintf("cgroup: %s", cgroup_describe(sb->cg));
+		pc_strv_push(&sb->notes, n);
+	}
+
+	struct grant_tree *grants = NULL;
+	size_t n_grants = 0;
+	r = grants_prepare(cfg, as_root, sb->host_uid, host_gid, &grants, &n_grants, err);
+	if (r < 0) {
+		sandbox_free(pc_steal_ptr(&sb));
+		return r;
+	}
 
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -143,6 +164,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 			       .n_grants = n_grants,
 			       .home = env_get(cfg->envp, "HOME")};
 	a.home_tmpfs = rootfs_home_needs_tmpfs(cfg->policy, a.home);
+	a.rlimit_fallback = sb->cg == NULL;
 
 	struct clone_args ca = {
 		.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
@@ -150,6 +172,14 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		.pidfd = (uint64_t)(uintptr_t)&sb->pidfd,
 		.exit_signal = SIGCHLD,
 	};
+	int cgfd = sb->cg ? cgroup_clone_fd(sb->cg) : -1;
+	if (cgfd >= 0) {
+		ca.flags |= CLONE_INTO_CGROUP;
+		ca.cgroup = (uint64_t)cgfd;
+	} else if (sb->cg) {
+		ca.flags &= ~(uint64_t)CLONE_NEWCGROUP;
+		a.late_cgroupns = true;
+	}
 	sb->exit.start_ns = pc_now_ns();
 	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0) {
@@ -161,7 +191,8 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	grants_free(grants, n_grants);
 	sb->ctl = sv[0];
 	if (pid < 0) {
-		close(sb->ctl);
+		close(pc_steal_fd(&sb->ctl));
+		sandbox_free(pc_steal_ptr(&sb));
 		if (clone_errno == EPERM || clone_errno == ENOSPC)
 			return pc_error_errno(err, clone_errno,
 					      "cannot create namespaces (are unprivileged user "
@@ -172,7 +203,11 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	}
 	sb->pid = (pid_t)pid;
 
-	r = write_maps(sb->pid, sb->host_uid, host_gid, err);
+	r = 0;
+	if (sb->cg && cgfd < 0)
+		r = cgroup_attach(sb->cg, sb->pid, err); /* v1: in before it runs anything */
+	if (r == 0)
+		r = write_maps(sb->pid, sb->host_uid, host_gid, err);
 	if (r == 0) {
 		struct ctl_msg go = {.type = CTL_GO};
 		if (send(sb->ctl, &go, sizeof(go), MSG_NOSIGNAL) < 0)
@@ -283,6 +318,11 @@ int sandbox_reap(struct sandbox *sb, struct sandbox_exit *ex)
 	if (r < 0)
 		return -errno;
 	sb->reaped = true;
+	if (sb->cg) {
+		/* The pid namespace is gone: the cgroup holds nothing any more. */
+		sb->exit.oom = cgroup_oom_killed(sb->cg);
+		cgroup_destroy(pc_steal_ptr(&sb->cg));
+	}
 	if (!sb->reported) {
 		/* Killed from outside before it could report: its own status. */
 		sb->exit.end_ns = pc_now_ns();
@@ -319,5 +359,7 @@ void sandbox_free(struct sandbox *sb)
 	if (sb->pty_master >= 0)
 		close(sb->pty_master);
 	pc_strv_free(sb->notes);
+	if (sb->cg)
+		cgroup_destroy(sb->cg);
 	free(sb);
 }
