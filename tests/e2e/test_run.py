@@ -351,3 +351,45 @@ def test_symlink_grant_into_denied_path_is_refused_and_recorded(pincer):
     assert "denies" in r.stderr
     assert any(x["type"] == "mount" and x["decision"] == "deny" and "~/.ssh" in x["reason"]
                for x in pincer.records())
+
+
+# ---- what crosses into the sandbox --------------------------------------------
+
+def test_only_stdio_is_inherited(pincer):
+    # pincer is started holding an extra open file; the agent must not get it.
+    secret = pincer.write("held-open.txt", "HELD-OPEN-SECRET\n")
+    fd = os.open(secret, os.O_RDONLY)
+    try:
+        p = pincer.popen("/bin/sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '; echo; "
+                         f"cat /proc/self/fd/{fd} 2>&1; cat /proc/1/fd/{fd} 2>&1; true",
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         pass_fds=(fd,))
+        out, err = p.communicate(timeout=30)
+    finally:
+        os.close(fd)
+    assert p.returncode == 0, err
+    # 0 1 2, plus the one ls opens to read the directory
+    assert out.split("\n")[0].split() == ["0", "1", "2", "3"], out
+    assert "HELD-OPEN-SECRET" not in out
+
+
+def test_each_layer_is_recorded(pincer):
+    r = sh(pincer, "true")
+    assert r.returncode == 0, r.stderr
+    notes = [x["reason"] for x in pincer.records() if x["type"] == "sandbox"]
+    assert any(n.startswith("seccomp: deny-list loaded") for n in notes), notes
+    assert any(n.startswith("landlock: ABI") for n in notes), notes
+
+
+def test_limits_without_cgroups_fall_back_and_say_so(pincer):
+    pol = pincer.policy(POLICY_HEAD.format(name="lim") +
+                        f"filesystem:\n  read_write: [{pincer.proj}]\n"
+                        "process:\n  limits: { pids: 16, memory: 128M }\n")
+    r = sh(pincer, "for i in $(seq 1 30); do sleep 1 & done 2>&1 | tail -1", policy=pol)
+    assert "fork" in (r.stdout + r.stderr).lower(), r.stdout + r.stderr
+    notes = [x["reason"] for x in pincer.records() if x["type"] == "sandbox"]
+    if pincer.mode == "root":
+        assert any(n.startswith("cgroup: ") for n in notes), notes
+    else:
+        assert any("cgroups not available" in n and "rlimits" in n for n in notes), notes
+        assert "cgroups not available" in r.stderr
