@@ -50,6 +50,7 @@ test: build test-deps unit e2e
 
 bench: build bench-deps
 	bench/startup $(PINCER)
+	bench/overhead $(PINCER)
 
 # ASan + UBSan build running the same tests.
 asan: deps test-deps
