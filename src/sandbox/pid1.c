@@ -34,6 +34,7 @@ struct exec_args {
 	char *const *envp;
 	int fds[3];
 	int pty_slave;
+	uint64_t memory_rlimit; /* RLIMIT_AS for the agent alone, 0 = none */
 	int exec_errno; /* written by the vfork child, which shares our memory */
 };
 
@@ -124,8 +125,9 @@ static int set_limit(int resource, uint64_t value)
 
 /* Step 5: rlimits. No core dumps ever (they would carry the agent's memory
  * out); open files and file size from the policy; and, where no cgroup
- * could be had, pids and memory as rlimits instead. RLIMIT_NPROC counts per
- * user namespace, so it limits this sandbox only. */
+ * could be had, pids as RLIMIT_NPROC (counted per user namespace, so for
+ * this sandbox only). The memory fallback, RLIMIT_AS, is set in the agent
+ * alone (agent_exec): PID 1 keeps its own small footprint unconstrained. */
 static int apply_rlimits(const struct child_args *a)
 {
 	const struct pc_limits *l = &a->cfg->policy->process.limits;
@@ -136,8 +138,6 @@ static int apply_rlimits(const struct child_args *a)
 		r = set_limit(RLIMIT_FSIZE, l->file_size);
 	if (r == 0 && a->rlimit_fallback && l->pids)
 		r = set_limit(RLIMIT_NPROC, l->pids);
-	if (r == 0 && a->rlimit_fallback && l->memory)
-		r = set_limit(RLIMIT_AS, l->memory);
 	return r;
 }
 
@@ -153,6 +153,11 @@ static int agent_exec(void *arg)
 	setsid();
 	if (x->pty_slave >= 0)
 		ioctl(x->pty_slave, TIOCSCTTY, 0);
+	if (x->memory_rlimit) {
+		struct rlimit rl = {.rlim_cur = x->memory_rlimit, .rlim_max = x->memory_rlimit};
+		if (setrlimit(RLIMIT_AS, &rl) < 0)
+			goto fail;
+	}
 	int high[3];
 	for (int i = 0; i < 3; i++)
 		high[i] = fcntl(x->fds[i], F_DUPFD_CLOEXEC, 10);
@@ -186,6 +191,8 @@ _noreturn_ void pid1_run(const struct child_args *a)
 	prctl(PR_SET_NAME, "pincer-init", 0, 0, 0);
 
 	struct exec_args x = {.argv = cfg->argv, .envp = cfg->envp, .pty_slave = -1};
+	if (a->rlimit_fallback)
+		x.memory_rlimit = cfg->policy->process.limits.memory;
 	if (cfg->pty) {
 		int r = open_pty(ctl, &x.pty_slave);
 		if (r < 0)
