@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <linux/netlink.h>
 
 #ifndef CLONE_NEWTIME
@@ -40,7 +41,7 @@ static const char *const denied[] = {
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
 	"create_module", "get_kernel_syms", "query_module", "acct", "swapon", "swapoff",
 	"reboot", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "stime",
-	"sethostname", "setdomainname", "mknod", "mknodat",
+	"sethostname", "setdomainname",
 	/* file handles bypass path checks */
 	"open_by_handle_at", "name_to_handle_at",
 };
@@ -107,11 +108,24 @@ static int add_rules(scmp_filter_ctx ctx, const struct policy *p, int *count)
 			return r;
 	}
 
-	/* personality: no switching ASLR off, no executable data. */
+	/* Device nodes: no character or block devices (FIFOs and sockets are
+	 * fine; mknod's mode is argument 1, mknodat's argument 2). */
+	const unsigned long devtypes[] = {S_IFCHR, S_IFBLK};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(devtypes); i++) {
+		struct scmp_arg_cmp m1 = SCMP_A1(SCMP_CMP_MASKED_EQ, S_IFMT, devtypes[i]);
+		struct scmp_arg_cmp m2 = SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, devtypes[i]);
+		if ((r = deny(ctx, eperm, SCMP_SYS(mknod), 1, &m1)) < 0 ||
+		    (r = deny(ctx, eperm, SCMP_SYS(mknodat), 1, &m2)) < 0)
+			return r;
+	}
+
+	/* personality: no switching ASLR off, no executable data. The top
+	 * nibble must be clear too, so the read-only query 0xffffffff passes. */
 	const unsigned long persona[] = {ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO,
 					 ADDR_COMPAT_LAYOUT};
 	for (size_t i = 0; i < PC_ARRAY_SIZE(persona); i++) {
-		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, persona[i], persona[i]);
+		struct scmp_arg_cmp c =
+			SCMP_A0(SCMP_CMP_MASKED_EQ, 0xf0000000ul | persona[i], persona[i]);
 		if ((r = deny(ctx, eperm, SCMP_SYS(personality), 1, &c)) < 0)
 			return r;
 	}
