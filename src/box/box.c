@@ -57,6 +57,22 @@ static char *inside_cwd(const struct policy *p)
 	return NULL;
 }
 
+/* The audit log's real path (its folder resolved), which is what a grant
+ * resolves to when it would contain it. */
+static char *canonical_file(const char *path)
+{
+	_cleanup_free_ char *copy = pc_xstrdup(path);
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+	if (slash)
+		*slash = '\0';
+	_cleanup_free_ char *real = realpath(dir, NULL);
+	if (!real)
+		return pc_xstrdup(path);
+	return pc_xasprintf("%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
+}
+
 static int start_status(int code)
 {
 	if (code == ENOENT)
@@ -213,8 +229,9 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	_cleanup_strv_ char **env = box_environment(p, bc->setenv, tty);
 	_cleanup_free_ char *cwd = inside_cwd(p);
 	_cleanup_free_ char *cmd = join_argv(bc->argv);
-	_cleanup_free_ char *head = pc_xasprintf("%s.head", audit_path(log));
-	char *hidden[] = {(char *)audit_path(log), head, NULL};
+	_cleanup_free_ char *logpath = canonical_file(audit_path(log));
+	_cleanup_free_ char *head = pc_xasprintf("%s.head", logpath);
+	char *hidden[] = {logpath, head, NULL};
 
 	_cleanup_free_ char *cgname = pc_xasprintf("pincer-%s", run);
 	struct sandbox_config cfg = {

@@ -10,6 +10,8 @@
  * window size kept in step, restored at the end whatever happens. */
 struct tty_relay {
 	int master;
+	int in_fd;  /* our stdin when it is the terminal, else -1 (it went to the agent) */
+	int out_fd; /* the terminal among our stdout and stderr */
 	bool raw;
 	struct termios saved;
 	char to_agent[16384];

@@ -12,7 +12,12 @@
 
 void tty_relay_start(struct tty_relay *t, int master)
 {
-	*t = (struct tty_relay){.master = master};
+	/* Only the terminal is relayed: a redirected stdin, stdout or stderr
+	 * went to the agent directly and is not ours to read or write. */
+	*t = (struct tty_relay){.master = master,
+				.in_fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
+				.out_fd = isatty(STDOUT_FILENO) ? STDOUT_FILENO : STDERR_FILENO};
+	t->stdin_eof = t->in_fd < 0;
 	int fl = fcntl(master, F_GETFL);
 	fcntl(master, F_SETFL, fl | O_NONBLOCK);
 	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &t->saved) == 0) {
@@ -37,7 +42,7 @@ int tty_relay_fill(struct tty_relay *t, struct pollfd *pfd)
 	int n = 0;
 	/* Read more only when the last bytes went out: back-pressure both ways. */
 	if (!t->stdin_eof && t->to_agent_len == 0)
-		pfd[n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = t->in_fd, .events = POLLIN};
 	short mev = 0;
 	if (!t->master_eof && t->to_user_len == 0)
 		mev |= POLLIN;
@@ -46,7 +51,7 @@ int tty_relay_fill(struct tty_relay *t, struct pollfd *pfd)
 	if (mev)
 		pfd[n++] = (struct pollfd){.fd = t->master, .events = mev};
 	if (t->to_user_len)
-		pfd[n++] = (struct pollfd){.fd = STDOUT_FILENO, .events = POLLOUT};
+		pfd[n++] = (struct pollfd){.fd = t->out_fd, .events = POLLOUT};
 	return n;
 }
 
@@ -67,8 +72,8 @@ void tty_relay_handle(struct tty_relay *t, const struct pollfd *pfd, int n)
 		short re = pfd[i].revents;
 		if (!re)
 			continue;
-		if (pfd[i].fd == STDIN_FILENO) {
-			ssize_t r = read(STDIN_FILENO, t->to_agent, sizeof(t->to_agent));
+		if (pfd[i].fd == t->in_fd) {
+			ssize_t r = read(t->in_fd, t->to_agent, sizeof(t->to_agent));
 			if (r > 0)
 				t->to_agent_len = (size_t)r;
 			else if (r == 0 || (errno != EAGAIN && errno != EINTR))
@@ -83,8 +88,8 @@ void tty_relay_handle(struct tty_relay *t, const struct pollfd *pfd, int n)
 				else if (r == 0 || (errno != EAGAIN && errno != EINTR))
 					t->master_eof = true;
 			}
-		} else if (pfd[i].fd == STDOUT_FILENO) {
-			flush(STDOUT_FILENO, t->to_user, &t->to_user_len);
+		} else if (pfd[i].fd == t->out_fd) {
+			flush(t->out_fd, t->to_user, &t->to_user_len);
 		}
 	}
 }
@@ -94,9 +99,9 @@ void tty_relay_finish(struct tty_relay *t)
 	/* What the agent wrote just before it exited is still in the pty. */
 	for (int rounds = 0; rounds < 64; rounds++) {
 		if (t->to_user_len) {
-			int fl = fcntl(STDOUT_FILENO, F_GETFL);
-			fcntl(STDOUT_FILENO, F_SETFL, fl & ~O_NONBLOCK);
-			(void)pc_write_all(STDOUT_FILENO, t->to_user, t->to_user_len);
+			int fl = fcntl(t->out_fd, F_GETFL);
+			fcntl(t->out_fd, F_SETFL, fl & ~O_NONBLOCK);
+			(void)pc_write_all(t->out_fd, t->to_user, t->to_user_len);
 			t->to_user_len = 0;
 		}
 		ssize_t r = read(t->master, t->to_user, sizeof(t->to_user));

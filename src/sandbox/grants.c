@@ -10,6 +10,9 @@
 #include "sandbox/internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -63,15 +66,42 @@ static const struct pc_path *denied_by(const struct policy *p, const char *path)
 	}
 }
 
+/* Resolve a grant once and pin it: realpath follows the symlinks the
+ * policy author meant, then the result is opened with no symlink allowed
+ * anywhere, so a link swapped in after the check (an agent with write
+ * access to a parent may try) fails instead of redirecting the grant. The
+ * checks then run on where the pinned inode really is. */
+static int pin_grant(struct grant_tree *g, const char *what, size_t idx, struct pc_error *err)
+{
+	const struct pc_path *path = g->path;
+	_cleanup_free_ char *r = realpath(path->path, NULL);
+	if (!r)
+		return pc_error_errno(err, errno, "filesystem.%s[%zu] %s", what, idx, path->spec);
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS};
+	g->pin = (int)syscall(SYS_openat2, AT_FDCWD, r, &how, sizeof(how));
+	if (g->pin < 0)
+		return pc_error_errno(err, errno,
+				      "filesystem.%s[%zu] %s changed while pincer checked it", what,
+				      idx, path->spec);
+	char proc[64], now[PATH_MAX];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", g->pin);
+	ssize_t n = readlink(proc, now, sizeof(now) - 1);
+	if (n <= 0)
+		return pc_error_errno(err, errno, "filesystem.%s[%zu] %s", what, idx, path->spec);
+	now[n] = '\0';
+	g->resolved = pc_xstrdup(now);
+	return 0;
+}
+
 static int check_grant(const struct sandbox_config *cfg, struct grant_tree *g, const char *what,
 		       size_t idx, struct pc_error *err)
 {
 	const struct policy *p = cfg->policy;
 	const struct pc_path *path = g->path;
-	char *r = realpath(path->path, NULL);
-	if (!r)
-		return pc_error_errno(err, errno, "filesystem.%s[%zu] %s", what, idx, path->spec);
-	g->resolved = r;
+	int pr = pin_grant(g, what, idx, err);
+	if (pr < 0)
+		return pr;
+	const char *r = g->resolved;
 
 	const struct pc_path *d = denied_by(p, r);
 	if (d) {
@@ -92,11 +122,15 @@ static int check_grant(const struct sandbox_config *cfg, struct grant_tree *g, c
 					"the agent",
 					what, idx, path->spec, h);
 	}
-	if (g->writable && strcmp(r, path->path) != 0 && is_system_path(r))
+	/* System directories are never the agent's to write, and never reached
+	 * through a link (the link may be an earlier agent's work). */
+	if (is_system_path(r) && (g->writable || strcmp(r, path->path) != 0))
 		return pc_error(err, EPERM,
-				"filesystem.%s[%zu] %s is a link to the system directory %s; a "
-				"read-write grant must name it directly",
-				what, idx, path->spec, r);
+				"filesystem.%s[%zu] %s%s%s is a system directory: %s",
+				what, idx, path->spec, strcmp(r, path->path) ? " leads to " : "",
+				strcmp(r, path->path) ? r : "",
+				g->writable ? "it is never granted read-write"
+					    : "name it directly to grant it read-only");
 	return 0;
 }
 
@@ -171,8 +205,10 @@ static int idmap_userns(uid_t owner, gid_t owner_gid, uid_t agent_uid, gid_t age
 static int make_tree(struct grant_tree *g, uid_t agent_uid, gid_t agent_gid, int *ns_cache,
 		     uid_t *ns_owner, struct pc_error *err)
 {
-	_cleanup_close_ int tree = sys_open_tree(AT_FDCWD, g->resolved,
-						 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	/* From the pinned fd: nothing is looked up by path again. */
+	_cleanup_close_ int tree =
+		sys_open_tree(g->pin, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+						  AT_RECURSIVE);
 	if (tree < 0)
 		return pc_error_errno(err, errno, "cannot bind %s", g->path->spec);
 	struct stat st;
@@ -182,6 +218,17 @@ static int make_tree(struct grant_tree *g, uid_t agent_uid, gid_t agent_gid, int
 	uint64_t flags = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 	if (!g->writable)
 		flags |= MOUNT_ATTR_RDONLY;
+	/* Reading root's private files is not what a read-only grant of a
+	 * root-owned folder means: there the agent reads as any user would. A
+	 * writable folder is the agent's to work in whoever owns it (seccomp
+	 * keeps it from making setuid or setgid files there). */
+	if (!g->writable && st.st_uid == 0) {
+		struct mount_attr plain = {.attr_set = flags};
+		if (sys_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &plain) < 0)
+			return pc_error_errno(err, errno, "cannot restrict %s", g->path->spec);
+		g->fd = pc_steal_fd(&tree);
+		return 0;
+	}
 
 	/* The folder's owner becomes the agent. One user namespace per owner. */
 	if (*ns_cache < 0 || *ns_owner != st.st_uid) {
@@ -219,7 +266,18 @@ int grants_prepare(const struct sandbox_config *cfg, bool as_root, uid_t agent_u
 		g[i].path = rw ? &p->fs.read_write[i - p->fs.n_read_only] : &p->fs.read_only[i];
 		g[i].writable = rw;
 		g[i].fd = -1;
+		g[i].pin = -1;
 	}
+	/* pincer's own state must not be in view through a system dir either. */
+	for (size_t i = 0; i < p->fs.n_system; i++)
+		for (size_t h = 0; cfg->hidden && cfg->hidden[h]; h++)
+			if (path_within(cfg->hidden[h], p->fs.system[i].path)) {
+				grants_free(g, n);
+				return pc_error(err, EPERM,
+						"filesystem.system[%zu] %s would expose pincer's own "
+						"state %s to the agent",
+						i, p->fs.system[i].spec, cfg->hidden[h]);
+			}
 	int ns = -1;
 	uid_t ns_owner = 0;
 	int r = 0;
@@ -247,6 +305,8 @@ void grants_free(struct grant_tree *g, size_t n)
 		free(g[i].resolved);
 		if (g[i].fd >= 0)
 			close(g[i].fd);
+		if (g[i].pin >= 0)
+			close(g[i].pin);
 	}
 	free(g);
 }

@@ -31,6 +31,7 @@ struct grant_tree {
 	char *resolved; /* realpath on the host, checked against deny and hidden */
 	bool writable;
 	int fd;         /* detached tree made by the parent (root), else -1 */
+	int pin;        /* O_PATH of the checked inode; the child's open must match */
 };
 
 /* Everything the child needs, prepared by the parent before clone3 and
@@ -44,6 +45,8 @@ struct child_args {
 	const char *home;         /* HOME inside (from the environment) */
 	bool home_tmpfs;          /* HOME gets a tmpfs of its own */
 	bool rlimit_fallback;     /* no cgroup: pids and memory become rlimits */
+	char **deny_real;         /* per deny entry: where it resolves on the host
+				   * ("" when it does not exist or is a glob) */
 	bool late_cgroupns;       /* joined its cgroup after clone (v1): make the
 				   * cgroup namespace then, so it is rooted there */
 };

@@ -35,6 +35,7 @@ struct exec_args {
 	int fds[3];
 	int pty_slave;
 	uint64_t memory_rlimit; /* RLIMIT_AS for the agent alone, 0 = none */
+	int max_fd;             /* RLIMIT_NOFILE, for the close fallback */
 	int exec_errno; /* written by the vfork child, which shares our memory */
 };
 
@@ -164,7 +165,9 @@ static int agent_exec(void *arg)
 	for (int i = 0; i < 3; i++)
 		if (high[i] < 0 || dup2(high[i], i) < 0)
 			goto fail;
-	syscall(SYS_close_range, 3U, ~0U, 0U);
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+		for (int fd = 3; fd < x->max_fd; fd++)
+			close(fd); /* no close_range (kernel < 5.9): one by one */
 	execve(x->path, x->argv, x->envp);
 fail:
 	x->exec_errno = errno;
@@ -193,6 +196,10 @@ _noreturn_ void pid1_run(const struct child_args *a)
 	struct exec_args x = {.argv = cfg->argv, .envp = cfg->envp, .pty_slave = -1};
 	if (a->rlimit_fallback)
 		x.memory_rlimit = cfg->policy->process.limits.memory;
+	struct rlimit nofile;
+	x.max_fd = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 65536
+			   ? (int)nofile.rlim_cur
+			   : 65536;
 	if (cfg->pty) {
 		int r = open_pty(ctl, &x.pty_slave);
 		if (r < 0)

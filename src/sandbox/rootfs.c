@@ -115,8 +115,12 @@ static int plan_sources(const struct child_args *a, struct plan *pl, struct pc_e
 					       .resolve = RESOLVE_NO_SYMLINKS};
 			_cleanup_close_ int pfd =
 				(int)syscall(SYS_openat2, AT_FDCWD, g->resolved, &how, sizeof(how));
-			if (pfd < 0)
+			struct stat want, got;
+			if (pfd < 0 || fstat(pfd, &got) < 0 || fstat(g->pin, &want) < 0)
 				return pc_error_errno(err, errno, "%s", g->path->spec);
+			if (got.st_dev != want.st_dev || got.st_ino != want.st_ino)
+				return pc_error(err, EPERM, "%s changed while the sandbox was built",
+						g->path->spec);
 			uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
 					 (g->writable ? 0 : MOUNT_ATTR_RDONLY);
 			fd = clone_tree(pfd, "", true, attrs, err);
@@ -351,18 +355,22 @@ static bool has_glob(const char *s)
 
 struct mask_ctx {
 	int root;
-	const struct policy *p;
+	const struct child_args *a;
 	size_t budget;
 	int empty_file; /* O_PATH of an empty, unreadable file in the root */
 	struct pc_error *err;
 };
 
+/* Cover what `path` (inside the new root) names. A symlink is followed,
+ * inside the root, and its target covered: a denied name that is a link
+ * (~/.ssh -> dotfiles/ssh) hides what it points to. */
 static int mask_one(struct mask_ctx *m, const char *path)
 {
-	_cleanup_close_ int at = open_in_root(m->root, path, O_PATH, RESOLVE_NO_SYMLINKS);
-	if (at < 0)
-		return 0; /* gone, or through a symlink: nothing of the host to hide */
+	/* Links are followed, but only ever inside the new root. */
+	_cleanup_close_ int at = open_in_root(m->root, path, O_PATH, 0);
 	struct stat st;
+	if (at < 0)
+		return 0; /* not in the sandbox's view: nothing to hide */
 	if (fstat(at, &st) < 0)
 		return pc_error_errno(m->err, errno, "stat %s", path);
 	if (S_ISDIR(st.st_mode)) {
@@ -375,8 +383,6 @@ static int mask_one(struct mask_ctx *m, const char *path)
 			return t;
 		return attach(t, at, path, m->err);
 	}
-	if (S_ISLNK(st.st_mode))
-		return 0;
 	_cleanup_close_ int t = clone_tree(m->empty_file, "", false,
 					   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
 						   MOUNT_ATTR_NOEXEC,
@@ -386,7 +392,35 @@ static int mask_one(struct mask_ctx *m, const char *path)
 	return attach(t, at, path, m->err);
 }
 
-static int mask_walk(struct mask_ctx *m, const char *pattern, struct pc_buf *path)
+/* A grant is mounted at the path the policy wrote (W) from where that
+ * resolves on the host (R). A host path under R is at W + rest inside. */
+static char *host_to_inside(const struct grant_tree *g, const char *host)
+{
+	if (!path_within(host, g->resolved))
+		return NULL;
+	const char *rest = host + strlen(g->resolved);
+	if (strcmp(g->resolved, "/") == 0)
+		rest = host;
+	return pc_xasprintf("%s%s", g->path->path, rest);
+}
+
+static char *inside_to_host(const struct grant_tree *g, const char *inside)
+{
+	if (!path_within(inside, g->path->path))
+		return NULL;
+	return pc_xasprintf("%s%s", g->resolved, inside + strlen(g->path->path));
+}
+
+static bool deny_matches(const char *pattern, const struct grant_tree *g, const char *inside)
+{
+	if (policy_glob_match(pattern, inside))
+		return true;
+	_cleanup_free_ char *host = g ? inside_to_host(g, inside) : NULL;
+	return host && policy_glob_match(pattern, host);
+}
+
+static int mask_walk(struct mask_ctx *m, const char *pattern, const struct grant_tree *g,
+		     struct pc_buf *path)
 {
 	_cleanup_close_ int dfd = open_in_root(m->root, path->len ? path->data : "/",
 					       O_RDONLY | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
@@ -411,10 +445,10 @@ static int mask_walk(struct mask_ctx *m, const char *pattern, struct pc_buf *pat
 		}
 		path->len = base;
 		pc_buf_printf(path, "/%s", e->d_name);
-		if (policy_glob_match(pattern, path->data))
+		if (deny_matches(pattern, g, path->data))
 			r = mask_one(m, path->data);
 		else if (e->d_type == DT_DIR)
-			r = mask_walk(m, pattern, path);
+			r = mask_walk(m, pattern, g, path);
 	}
 	path->len = base;
 	if (path->data)
@@ -435,6 +469,56 @@ static char *glob_base(const char *pattern)
 	return pc_steal_ptr(&b);
 }
 
+/* A literal deny path: where it is inside, directly and through every
+ * grant whose host side holds it (as written, and as it resolves). */
+static int mask_literal(struct mask_ctx *m, size_t i)
+{
+	const struct child_args *a = m->a;
+	const char *pat = a->cfg->policy->fs.deny[i].path;
+	int r = mask_one(m, pat);
+	const char *real = a->deny_real ? a->deny_real[i] : NULL;
+	for (size_t g = 0; r == 0 && g < a->n_grants; g++) {
+		const char *hosts[] = {pat, real && *real ? real : NULL};
+		for (size_t k = 0; r == 0 && k < PC_ARRAY_SIZE(hosts); k++) {
+			_cleanup_free_ char *in = hosts[k] ? host_to_inside(&a->grants[g], hosts[k])
+							   : NULL;
+			if (in && strcmp(in, pat) != 0)
+				r = mask_one(m, in);
+		}
+	}
+	return r;
+}
+
+static int mask_glob(struct mask_ctx *m, const char *pat)
+{
+	const struct child_args *a = m->a;
+	_cleanup_free_ char *gb = glob_base(pat);
+	const char *base = gb[0] ? gb : "/";
+	int r = 0;
+	/* Only granted folders hold the agent's host files worth a walk. */
+	for (size_t g = 0; g < a->n_grants && r == 0; g++) {
+		const struct grant_tree *gt = &a->grants[g];
+		const char *gp = gt->path->path;
+		const char *start = NULL;
+		_cleanup_free_ char *via_host = NULL;
+		if (path_within(gp, base) || path_within(gt->resolved, base))
+			start = gp;
+		else if (path_within(base, gp))
+			start = base;
+		else if ((via_host = host_to_inside(gt, base)))
+			start = via_host;
+		if (!start)
+			continue;
+		_cleanup_buf_ struct pc_buf walk = {0};
+		pc_buf_puts(&walk, strcmp(start, "/") == 0 ? "" : start);
+		if (deny_matches(pat, gt, start))
+			r = mask_one(m, start);
+		else
+			r = mask_walk(m, pat, gt, &walk);
+	}
+	return r;
+}
+
 static int apply_denies(int root, const struct child_args *a, struct pc_error *err)
 {
 	const struct policy *p = a->cfg->policy;
@@ -444,33 +528,11 @@ static int apply_denies(int root, const struct child_args *a, struct pc_error *e
 	if (r < 0)
 		return r;
 	_cleanup_close_ int empty = open_in_root(root, "/.pincer/empty", O_PATH, 0);
-	struct mask_ctx m = {.root = root, .p = p, .budget = DENY_SCAN_BUDGET,
+	struct mask_ctx m = {.root = root, .a = a, .budget = DENY_SCAN_BUDGET,
 			     .empty_file = empty, .err = err};
 	for (size_t i = 0; i < p->fs.n_deny && r == 0; i++) {
 		const char *pat = p->fs.deny[i].path;
-		if (!has_glob(pat)) {
-			r = mask_one(&m, pat);
-			continue;
-		}
-		/* Only granted folders hold the agent's host files worth a walk;
-		 * scan each grant under the glob's fixed prefix. */
-		_cleanup_free_ char *gb = glob_base(pat);
-		for (size_t g = 0; g < a->n_grants && r == 0; g++) {
-			const char *gp = a->grants[g].path->path;
-			const char *start = NULL;
-			if (path_within(gp, gb[0] ? gb : "/"))
-				start = gp;
-			else if (path_within(gb, gp))
-				start = gb;
-			if (!start)
-				continue;
-			_cleanup_buf_ struct pc_buf walk = {0};
-			pc_buf_puts(&walk, strcmp(start, "/") == 0 ? "" : start);
-			if (policy_glob_match(pat, start))
-				r = mask_one(&m, start);
-			else
-				r = mask_walk(&m, pat, &walk);
-		}
+		r = has_glob(pat) ? mask_glob(&m, pat) : mask_literal(&m, i);
 	}
 	return r;
 }

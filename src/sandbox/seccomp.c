@@ -17,6 +17,7 @@
 #include <sys/personality.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 
 #ifndef CLONE_NEWTIME
@@ -31,7 +32,7 @@ static const char *const denied[] = {
 	"pidfd_getfd", "process_vm_readv", "process_vm_writev", "fanotify_init",
 	"quotactl", "quotactl_fd", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl",
 	"vhangup", "iopl", "ioperm", "syslog", "move_pages", "mbind", "set_mempolicy",
-	"get_mempolicy", "migrate_pages",
+	"get_mempolicy", "migrate_pages", "modify_ldt",
 	/* the mount family */
 	"mount", "umount", "umount2", "pivot_root", "chroot", "fsopen", "fsconfig", "fsmount",
 	"fspick", "move_mount", "open_tree", "mount_setattr",
@@ -95,7 +96,7 @@ static int add_rules(scmp_filter_ctx ctx, const struct policy *p, int *count)
 
 	/* ptrace stays for debugging the agent's own children; PID 1 is off
 	 * limits (it is also not dumpable). */
-	struct scmp_arg_cmp pid1 = SCMP_A1(SCMP_CMP_EQ, 1);
+	struct scmp_arg_cmp pid1 = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, 1); /* pid_t */
 	if ((r = deny(ctx, eperm, SCMP_SYS(ptrace), 1, &pid1)) < 0)
 		return r;
 
@@ -107,6 +108,46 @@ static int add_rules(scmp_filter_ctx ctx, const struct policy *p, int *count)
 		if ((r = deny(ctx, eperm, SCMP_SYS(ioctl), 1, &c)) < 0)
 			return r;
 	}
+
+	/* No setuid or setgid files. As root, a writable grant is idmapped so
+	 * the agent works there as the folder's owner; a setuid bit it set
+	 * would then be a setuid-root program on the host. Caught at creation
+	 * (open, openat, creat with O_CREAT) and at chmod. openat2 keeps its
+	 * mode in memory: ENOSYS sends callers back to openat. */
+	const unsigned long setid[] = {S_ISUID, S_ISGID};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(setid); i++) {
+		const unsigned long b = setid[i];
+		struct scmp_arg_cmp a1 = SCMP_A1(SCMP_CMP_MASKED_EQ, b, b);
+		struct scmp_arg_cmp a2 = SCMP_A2(SCMP_CMP_MASKED_EQ, b, b);
+		struct scmp_arg_cmp open_c[2] = {SCMP_A1(SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT),
+						 SCMP_A2(SCMP_CMP_MASKED_EQ, b, b)};
+		struct scmp_arg_cmp openat_c[2] = {SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT),
+						   SCMP_A3(SCMP_CMP_MASKED_EQ, b, b)};
+		if ((r = deny(ctx, eperm, SCMP_SYS(chmod), 1, &a1)) < 0 ||
+		    (r = deny(ctx, eperm, SCMP_SYS(fchmod), 1, &a1)) < 0 ||
+		    (r = deny(ctx, eperm, SCMP_SYS(fchmodat), 1, &a2)) < 0 ||
+		    (r = deny(ctx, eperm, SCMP_SYS(creat), 1, &a1)) < 0 ||
+		    (r = deny(ctx, eperm, SCMP_SYS(open), 2, open_c)) < 0 ||
+		    (r = deny(ctx, eperm, SCMP_SYS(openat), 2, openat_c)) < 0)
+			return r;
+		int fchmodat2 = seccomp_syscall_resolve_name("fchmodat2");
+		if (fchmodat2 == __NR_SCMP_ERROR)
+			fchmodat2 = 452; /* x86_64 and most others; libseccomp 2.5 predates it */
+		if ((r = deny(ctx, eperm, fchmodat2, 1, &a2)) < 0)
+			return r;
+		/* O_TMPFILE creates too (without O_CREAT), then linkat names it. */
+		const unsigned long tmpfile = O_TMPFILE & ~O_DIRECTORY;
+		struct scmp_arg_cmp open_t[2] = {SCMP_A1(SCMP_CMP_MASKED_EQ, tmpfile, tmpfile),
+						 SCMP_A2(SCMP_CMP_MASKED_EQ, b, b)};
+		struct scmp_arg_cmp openat_t[2] = {SCMP_A2(SCMP_CMP_MASKED_EQ, tmpfile, tmpfile),
+						   SCMP_A3(SCMP_CMP_MASKED_EQ, b, b)};
+		if ((r = deny(ctx, eperm, SCMP_SYS(open), 2, open_t)) < 0 ||
+		    (r = deny(ctx, eperm, SCMP_SYS(openat), 2, openat_t)) < 0)
+			return r;
+		*count += 9;
+	}
+	if ((r = deny(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0, NULL)) < 0)
+		return r;
 
 	/* Device nodes: no character or block devices (FIFOs and sockets are
 	 * fine; mknod's mode is argument 1, mknodat's argument 2). */

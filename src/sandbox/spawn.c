@@ -52,14 +52,14 @@ static bool id_listed(const char *file, unsigned id)
 
 /* As root, the agent gets a host uid nobody has: a fresh one per run from
  * a range no distribution allocates from (systemd's container range ends at
- * 0x6fffffff). The local files are checked, not NSS: loading NSS modules
+ * 0x6fffffff, its foreign range starts at 0x7ffe0000). The local files are checked, not NSS: loading NSS modules
  * would cost more than the whole sandbox setup. */
 static uid_t pick_unused_uid(void)
 {
 	for (;;) {
 		uint32_t r;
 		pc_random(&r, sizeof(r));
-		uid_t u = 0x70000000u + (r % 0x0fff0000u);
+		uid_t u = 0x70000000u + (r % 0x0ffe0000u); /* below systemd's 0x7ffe0000 */
 		if (!id_listed("/etc/passwd", u) && !id_listed("/etc/group", u))
 			return u;
 	}
@@ -165,6 +165,15 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 			       .home = env_get(cfg->envp, "HOME")};
 	a.home_tmpfs = rootfs_home_needs_tmpfs(cfg->policy, a.home);
 	a.rlimit_fallback = sb->cg == NULL;
+	/* Denied paths resolved here, on the host: inside, host paths under
+	 * /tmp are already covered by the staging root. */
+	_cleanup_strv_ char **deny_real = NULL;
+	for (size_t i = 0; i < cfg->policy->fs.n_deny; i++) {
+		const char *d = cfg->policy->fs.deny[i].path;
+		_cleanup_free_ char *rp = strpbrk(d, "*?[") ? NULL : realpath(d, NULL);
+		pc_strv_push(&deny_real, rp ? rp : "");
+	}
+	a.deny_real = deny_real;
 
 	struct clone_args ca = {
 		.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |

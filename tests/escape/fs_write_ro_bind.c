@@ -13,7 +13,7 @@
 #include <sys/time.h>
 #include <sys/xattr.h>
 
-#define RO_WANTS BY(EROFS, "read-only mount"), BY(EACCES, "Landlock")
+#define RO_WANTS BY(EROFS, "read-only mount"), BY(EACCES, "Landlock or file permissions")
 
 int main(int argc, char **argv)
 {
