@@ -393,3 +393,81 @@ def test_limits_without_cgroups_fall_back_and_say_so(pincer):
     else:
         assert any("cgroups not available" in n and "rlimits" in n for n in notes), notes
         assert "cgroups not available" in r.stderr
+
+
+# ---- attacks found in review: each must fail, and say so --------------------
+
+def test_no_setuid_or_setgid_files_in_a_granted_folder(pincer):
+    # As root a writable grant is idmapped to its owner: a setuid bit set
+    # inside would be a setuid-root program on the host.
+    r = sh(pincer, "cp /bin/true t && chmod 4755 t; echo chmod=$?; chmod g+s t; echo g=$?; "
+                   "python3 -c \"import os; os.open('u', os.O_CREAT|os.O_WRONLY, 0o4755)\" "
+                   "2>&1 | tail -1; chmod 0755 t && echo plain-ok")
+    assert "chmod=1" in r.stdout and "g=1" in r.stdout, r.stdout + r.stderr
+    assert "Operation not permitted" in r.stdout and "plain-ok" in r.stdout
+    for name in ("t", "u"):
+        p = pincer.proj / name
+        if p.exists():
+            assert not p.stat().st_mode & 0o6000, f"{name} is setuid/setgid on the host"
+
+
+@pytest.mark.parametrize("writable", [True, False])
+def test_grant_through_a_link_to_a_system_dir_is_refused(pincer, writable):
+    os.symlink("/etc", pincer.proj / "cfg")
+    key = "read_write" if writable else "read_only"
+    pol = pincer.policy(POLICY_HEAD.format(name="sys") +
+                        f"filesystem:\n  {key}: [{pincer.proj}/cfg]\n")
+    r = sh(pincer, "cat cfg/shadow", policy=pol)
+    assert r.returncode == 125 and "system directory" in r.stderr, r.stderr
+    assert any(x["type"] == "mount" and x["decision"] == "deny" and
+               "system directory" in x["reason"] for x in pincer.records())
+
+
+def test_denied_names_that_are_links_hide_their_targets(pincer):
+    home = pincer.mkdir("home")
+    pincer.write("home/dotfiles/ssh/id_ed25519", "SECRET-KEY\n", mode=0o600)
+    os.symlink("dotfiles/ssh", home / ".ssh")
+    pincer.write("home/proj/.env.real", "TOKEN=abc\n")
+    os.symlink(".env.real", home / "proj/.env")
+    os.symlink(home, pincer.work / "alias")  # the same folder under another name
+    pol = pincer.policy(POLICY_HEAD.format(name="links") +
+                        f"filesystem:\n  read_write: [{home}]\n"
+                        f"  read_only: [{pincer.work}/alias]\n"
+                        f"  deny: ['{home}/.ssh', '**/.env']\n")
+    r = sh(pincer, f"cat {home}/.ssh/id_ed25519 proj/.env {pincer.work}/alias/.ssh/id_ed25519 "
+                   f"{pincer.work}/alias/dotfiles/ssh/id_ed25519 {pincer.work}/alias/proj/.env; "
+                   "echo end", policy=pol, cwd=home)
+    assert "SECRET-KEY" not in r.stdout and "TOKEN=abc" not in r.stdout, r.stdout
+    assert r.stderr.count("Permission denied") == 5, r.stderr
+
+
+def test_audit_log_inside_the_project_is_refused_whatever_its_spelling(pincer):
+    r = pincer.pincer("run", "--audit", "audit.jsonl", "--", "/bin/sh", "-c",
+                      "echo forged >> audit.jsonl", audit=False)
+    assert r.returncode == 125 and "pincer's own state" in r.stderr
+    r = pincer.pincer("run", "--audit", "../proj/./audit2.jsonl", "--", "true", audit=False)
+    assert r.returncode == 125 and "pincer's own state" in r.stderr
+
+
+def test_redirected_stdin_is_not_read_by_the_terminal_relay(pincer):
+    # stdout is a terminal, stdin a pipe: every line must reach the agent.
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(pincer.proj)
+        cmd = (f"seq 1 20000 | {' '.join(pincer.prefix)} {__import__('conftest').PINCER} "
+               f"run --audit {pincer.audit} -- sh -c 'sleep 0.3; wc -l; echo ERR >&2' "
+               f"2>{pincer.work}/err.txt")
+        os.execvpe("/bin/sh", ["/bin/sh", "-c", cmd], pincer.env())
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    assert b"20000" in out, out
+    assert b"ERR" not in out, "stderr went to a file, not to the terminal"
