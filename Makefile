@@ -46,7 +46,10 @@ unit: build
 e2e: build test-deps
 	PINCER_BIN=$(abspath $(PINCER)) $(PYTEST) -q tests/e2e
 
-test: build test-deps unit e2e
+# Everything CI runs: the build's unit and end-to-end tests, then the same on
+# an ASan+UBSan build (the attack programs are not instrumented, so the
+# escape battery runs once, on the plain build).
+test: build test-deps unit e2e asan
 
 bench: build bench-deps
 	bench/startup $(PINCER)
@@ -57,7 +60,7 @@ asan: deps test-deps
 	@[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dstatic_deps=false >/dev/null
 	ninja -C build-asan
 	meson test -C build-asan --print-errorlogs
-	PINCER_BIN=$(abspath build-asan/pincer) $(PYTEST) -q tests/e2e
+	PINCER_BIN=$(abspath build-asan/pincer) $(PYTEST) -q tests/e2e --ignore=tests/e2e/test_escape.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
