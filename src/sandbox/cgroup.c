@@ -33,6 +33,8 @@
  */
 #include "sandbox/internal.h"
 
+#include <dirent.h>
+
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/magic.h>
@@ -174,6 +176,34 @@ static bool denied(int e)
 	return e == EACCES || e == EPERM || e == EROFS;
 }
 
+/* A run killed with SIGKILL never removes its group. The next run in the
+ * same place clears empty ones that are old enough not to be a concurrent
+ * run's, still waiting for its first process (rmdir refuses a group in use). */
+#define STALE_AFTER_SECONDS 60
+
+static void sweep_stale(const char *parent)
+{
+	_cleanup_close_ int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	DIR *d = fdopendir(dfd);
+	if (!d)
+		return;
+	dfd = -1;
+	time_t now = time(NULL);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		struct stat st;
+		if (strncmp(e->d_name, "pincer-", 7) != 0 || e->d_type != DT_DIR)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    now - st.st_ctime < STALE_AFTER_SECONDS)
+			continue;
+		(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
 static int create_v1(struct cgroup *cg, unsigned want, const char *self, const char *name,
 		     char **why, struct pc_error *err)
 {
@@ -207,6 +237,9 @@ static int create_v1(struct cgroup *cg, unsigned want, const char *self, const c
 		}
 		if (r < 0)
 			return pc_error_errno(err, errno, "cgroup: cannot create %s", path);
+		_cleanup_free_ char *parent = pc_xstrdup(path);
+		*strrchr(parent, '/') = '\0';
+		sweep_stale(parent);
 		r = add_dir(cg, pc_steal_ptr(&path), 1u << c, err);
 		if (r < 0)
 			return r;
@@ -285,6 +318,7 @@ static int create_v2(struct cgroup *cg, unsigned want, const char *self, const c
 	made = leaf;
 	if (mkdir(leaf, 0755) < 0)
 		goto mkdir_failed;
+	sweep_stale(shared);
 	return add_dir(cg, pc_steal_ptr(&leaf), have, err);
 mkdir_failed:
 	if (!denied(errno))
