@@ -99,10 +99,10 @@ static void describe_exit(const struct sandbox_exit *ex, char *out, size_t n)
 /* What the foreground loop watches besides the sandbox itself. */
 struct watch {
 	int sigfd;
-	pid_t parent;        /* 0: not watching for the parent's death */
-	uint64_t wall_ms;    /* 0: no wall-time limit */
-	bool orphaned;       /* the parent died: sandbox killed */
-	bool timed_out;      /* the wall time ran out */
+	pid_t parent;	  /* 0: not watching for the parent's death */
+	uint64_t wall_ms; /* 0: no wall-time limit */
+	bool orphaned;	  /* the parent died: sandbox killed */
+	bool timed_out;	  /* the wall time ran out */
 	struct audit_log *log;
 	const char *agent, *run;
 };
@@ -120,9 +120,8 @@ static void wall_time_reached(struct sandbox *sb, struct watch *w)
 {
 	char limit[32], reason[160];
 	pc_format_duration(w->wall_ms, limit, sizeof(limit));
-	snprintf(reason, sizeof(reason),
-		 "wall time %s reached: SIGTERM now, SIGKILL after %d s", limit,
-		 WALL_TIME_GRACE_MS / 1000);
+	snprintf(reason, sizeof(reason), "wall time %s reached: SIGTERM now, SIGKILL after %d s",
+		 limit, WALL_TIME_GRACE_MS / 1000);
 	struct pc_error aerr = {0};
 	const struct audit_field f[] = {AUDIT_NUM("wall_time_ms", w->wall_ms)};
 	if (audit_write(w->log, AUDIT_LIMIT, w->agent, w->run, AUDIT_DENY, reason, f, 1, &aerr) < 0)
@@ -248,10 +247,8 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 
 	_cleanup_free_ char *start_reason = pc_xasprintf("run started: %s", cmd);
 	const struct audit_field start_fields[] = {
-		AUDIT_STR("policy", p->name),
-		AUDIT_STR("policy_file", p->file),
-		AUDIT_STR("policy_sha256", p->hash),
-		AUDIT_STR("command", cmd),
+		AUDIT_STR("policy", p->name),	     AUDIT_STR("policy_file", p->file),
+		AUDIT_STR("policy_sha256", p->hash), AUDIT_STR("command", cmd),
 		AUDIT_NUM("uid", getuid()),
 	};
 	r = audit_write(log, AUDIT_RUN_START, agent, run, AUDIT_NONE, start_reason, start_fields,
@@ -316,11 +313,12 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 		char limit[32] = "none";
 		if (p->process.limits.memory)
 			pc_format_size(p->process.limits.memory, limit, sizeof(limit));
-		_cleanup_free_ char *why = pc_xasprintf(
-			"out of memory: the kernel killed a process of the sandbox (memory limit %s)",
-			limit);
+		_cleanup_free_ char *why = pc_xasprintf("out of memory: the kernel killed a "
+							"process of the sandbox (memory limit %s)",
+							limit);
 		struct pc_error aerr = {0};
-		const struct audit_field f[] = {AUDIT_NUM("memory_limit", p->process.limits.memory)};
+		const struct audit_field f[] = {
+			AUDIT_NUM("memory_limit", p->process.limits.memory)};
 		if (audit_write(log, AUDIT_OOM, agent, run, AUDIT_DENY, why, f, 1, &aerr) < 0)
 			pc_warn("audit: %s", aerr.msg);
 		pc_warn("%s", why);

@@ -9,12 +9,12 @@
 
 struct box_config {
 	const struct policy *policy;
-	char *const *argv;        /* the command */
-	char *const *setenv;      /* "NAME=value" from --setenv, applied last */
-	const char *audit_path;   /* NULL: the default log */
-	const char *agent;        /* who the box is for, in audit records ("-") */
-	bool quiet;               /* no summary on stderr at exit */
-	bool die_with_parent;     /* the parent of pincer dies: so does the box */
+	char *const *argv;	/* the command */
+	char *const *setenv;	/* "NAME=value" from --setenv, applied last */
+	const char *audit_path; /* NULL: the default log */
+	const char *agent;	/* who the box is for, in audit records ("-") */
+	bool quiet;		/* no summary on stderr at exit */
+	bool die_with_parent;	/* the parent of pincer dies: so does the box */
 };
 
 /* The environment the agent gets: a clean base (PATH, HOME, USER, LANG,

@@ -11,10 +11,10 @@
 
 #include "util/util.h"
 
-#define PC_EXIT_OK      0
-#define PC_EXIT_FAIL    1
-#define PC_EXIT_USAGE   2
-#define PC_EXIT_SETUP   125
+#define PC_EXIT_OK    0
+#define PC_EXIT_FAIL  1
+#define PC_EXIT_USAGE 2
+#define PC_EXIT_SETUP 125
 
 int cmd_run(int argc, char **argv);
 int cmd_policy(int argc, char **argv);

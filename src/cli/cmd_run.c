@@ -72,9 +72,12 @@ static bool valid_setenv(const char *s)
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"policy", required_argument, NULL, 'p'}, {"setenv", required_argument, NULL, 'e'},
-		{"audit", required_argument, NULL, 'A'},  {"agent", required_argument, NULL, 'a'},
-		{"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+		{"policy", required_argument, NULL, 'p'},
+		{"setenv", required_argument, NULL, 'e'},
+		{"audit", required_argument, NULL, 'A'},
+		{"agent", required_argument, NULL, 'a'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *policy_file = NULL, *audit_file = NULL, *agent = "-";

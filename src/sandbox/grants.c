@@ -29,9 +29,9 @@ bool path_within(const char *path, const char *dir)
 }
 
 /* Directories a symlinked read-write grant must never land in. */
-static const char *const system_dirs[] = {"/",     "/bin",  "/boot", "/dev",  "/etc",
-					  "/lib",  "/lib32", "/lib64", "/libx32", "/proc",
-					  "/run",  "/sbin", "/sys",  "/usr",  "/var"};
+static const char *const system_dirs[] = {"/",	  "/bin",   "/boot",  "/dev",	 "/etc",
+					  "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+					  "/run", "/sbin",  "/sys",   "/usr",	 "/var"};
 
 static bool is_system_path(const char *p)
 {
@@ -106,10 +106,11 @@ static int check_grant(const struct sandbox_config *cfg, struct grant_tree *g, c
 	const struct pc_path *d = denied_by(p, r);
 	if (d) {
 		if (strcmp(r, path->path) != 0)
-			return pc_error(err, EPERM,
-					"filesystem.%s[%zu] %s leads to %s, which the policy denies "
-					"(deny: %s)",
-					what, idx, path->spec, r, d->spec);
+			return pc_error(
+				err, EPERM,
+				"filesystem.%s[%zu] %s leads to %s, which the policy denies "
+				"(deny: %s)",
+				what, idx, path->spec, r, d->spec);
 		return pc_error(err, EPERM,
 				"filesystem.%s[%zu] %s lies in a path the policy denies (deny: %s)",
 				what, idx, path->spec, d->spec);
@@ -117,16 +118,16 @@ static int check_grant(const struct sandbox_config *cfg, struct grant_tree *g, c
 	for (size_t i = 0; cfg->hidden && cfg->hidden[i]; i++) {
 		const char *h = cfg->hidden[i];
 		if (path_within(h, r) || path_within(r, h))
-			return pc_error(err, EPERM,
-					"filesystem.%s[%zu] %s would expose pincer's own state %s to "
-					"the agent",
-					what, idx, path->spec, h);
+			return pc_error(
+				err, EPERM,
+				"filesystem.%s[%zu] %s would expose pincer's own state %s to "
+				"the agent",
+				what, idx, path->spec, h);
 	}
 	/* System directories are never the agent's to write, and never reached
 	 * through a link (the link may be an earlier agent's work). */
 	if (is_system_path(r) && (g->writable || strcmp(r, path->path) != 0))
-		return pc_error(err, EPERM,
-				"filesystem.%s[%zu] %s%s%s is a system directory: %s",
+		return pc_error(err, EPERM, "filesystem.%s[%zu] %s%s%s is a system directory: %s",
 				what, idx, path->spec, strcmp(r, path->path) ? " leads to " : "",
 				strcmp(r, path->path) ? r : "",
 				g->writable ? "it is never granted read-write"
@@ -206,9 +207,8 @@ static int make_tree(struct grant_tree *g, uid_t agent_uid, gid_t agent_gid, int
 		     uid_t *ns_owner, struct pc_error *err)
 {
 	/* From the pinned fd: nothing is looked up by path again. */
-	_cleanup_close_ int tree =
-		sys_open_tree(g->pin, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-						  AT_RECURSIVE);
+	_cleanup_close_ int tree = sys_open_tree(
+		g->pin, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
 		return pc_error_errno(err, errno, "cannot bind %s", g->path->spec);
 	struct stat st;
@@ -255,8 +255,8 @@ static int make_tree(struct grant_tree *g, uid_t agent_uid, gid_t agent_gid, int
 	return 0;
 }
 
-int grants_prepare(const struct sandbox_config *cfg, bool as_root, uid_t agent_uid,
-		   gid_t agent_gid, struct grant_tree **out, size_t *n_out, struct pc_error *err)
+int grants_prepare(const struct sandbox_config *cfg, bool as_root, uid_t agent_uid, gid_t agent_gid,
+		   struct grant_tree **out, size_t *n_out, struct pc_error *err)
 {
 	const struct policy *p = cfg->policy;
 	size_t n = p->fs.n_read_only + p->fs.n_read_write;
@@ -273,10 +273,11 @@ int grants_prepare(const struct sandbox_config *cfg, bool as_root, uid_t agent_u
 		for (size_t h = 0; cfg->hidden && cfg->hidden[h]; h++)
 			if (path_within(cfg->hidden[h], p->fs.system[i].path)) {
 				grants_free(g, n);
-				return pc_error(err, EPERM,
-						"filesystem.system[%zu] %s would expose pincer's own "
-						"state %s to the agent",
-						i, p->fs.system[i].spec, cfg->hidden[h]);
+				return pc_error(
+					err, EPERM,
+					"filesystem.system[%zu] %s would expose pincer's own "
+					"state %s to the agent",
+					i, p->fs.system[i].spec, cfg->hidden[h]);
 			}
 	int ns = -1;
 	uid_t ns_owner = 0;

@@ -7,13 +7,13 @@
 
 /* Control messages on the SOCK_SEQPACKET pair between pincer and PID 1. */
 enum ctl_type {
-	CTL_GO = 1,       /* parent -> child: maps written, carry on */
+	CTL_GO = 1,	  /* parent -> child: maps written, carry on */
 	CTL_SETUP_FAILED, /* child -> parent: code = errno, text = what failed */
-	CTL_PTY,          /* child -> parent: pty master attached as an fd */
-	CTL_STARTED,      /* child -> parent: code = agent pid inside */
+	CTL_PTY,	  /* child -> parent: pty master attached as an fd */
+	CTL_STARTED,	  /* child -> parent: code = agent pid inside */
 	CTL_EXEC_FAILED,  /* child -> parent: code = errno of execve */
-	CTL_EXITED,       /* child -> parent: code = status, a = 1 if signaled */
-	CTL_LAYER,        /* child -> parent: text = what a hardening layer did */
+	CTL_EXITED,	  /* child -> parent: code = status, a = 1 if signaled */
+	CTL_LAYER,	  /* child -> parent: text = what a hardening layer did */
 };
 
 struct ctl_msg {
@@ -30,25 +30,25 @@ struct grant_tree {
 	const struct pc_path *path;
 	char *resolved; /* realpath on the host, checked against deny and hidden */
 	bool writable;
-	int fd;         /* detached tree made by the parent (root), else -1 */
-	int pin;        /* O_PATH of the checked inode; the child's open must match */
+	int fd;	 /* detached tree made by the parent (root), else -1 */
+	int pin; /* O_PATH of the checked inode; the child's open must match */
 };
 
 /* Everything the child needs, prepared by the parent before clone3 and
  * inherited by the copy of memory the child gets. */
 struct child_args {
 	const struct sandbox_config *cfg;
-	int ctl;                  /* child's end of the control socket */
-	bool as_root;             /* host root ran us: grants are idmapped */
+	int ctl;		   /* child's end of the control socket */
+	bool as_root;		   /* host root ran us: grants are idmapped */
 	struct grant_tree *grants; /* read_only then read_write */
 	size_t n_grants;
-	const char *home;         /* HOME inside (from the environment) */
-	bool home_tmpfs;          /* HOME gets a tmpfs of its own */
-	bool rlimit_fallback;     /* no cgroup: pids and memory become rlimits */
-	char **deny_real;         /* per deny entry: where it resolves on the host
-				   * ("" when it does not exist or is a glob) */
-	bool late_cgroupns;       /* joined its cgroup after clone (v1): make the
-				   * cgroup namespace then, so it is rooted there */
+	const char *home;     /* HOME inside (from the environment) */
+	bool home_tmpfs;      /* HOME gets a tmpfs of its own */
+	bool rlimit_fallback; /* no cgroup: pids and memory become rlimits */
+	char **deny_real;     /* per deny entry: where it resolves on the host
+			       * ("" when it does not exist or is a glob) */
+	bool late_cgroupns;   /* joined its cgroup after clone (v1): make the
+			       * cgroup namespace then, so it is rooted there */
 };
 
 /* child.c: runs in the new namespaces; never returns. */
@@ -59,8 +59,8 @@ _noreturn_ void child_fail(int ctl, const struct pc_error *err);
 /* grants.c (parent): resolve and check every granted folder; as root, also
  * make its detached tree, idmapped so that the folder's owner on the host is
  * the agent inside. */
-int grants_prepare(const struct sandbox_config *cfg, bool as_root, uid_t agent_uid,
-		   gid_t agent_gid, struct grant_tree **out, size_t *n_out, struct pc_error *err);
+int grants_prepare(const struct sandbox_config *cfg, bool as_root, uid_t agent_uid, gid_t agent_gid,
+		   struct grant_tree **out, size_t *n_out, struct pc_error *err);
 void grants_free(struct grant_tree *g, size_t n);
 /* Is path equal to or below dir? */
 bool path_within(const char *path, const char *dir);
@@ -79,8 +79,7 @@ int seccomp_apply(const struct policy *p, struct pc_error *err);
  * the rules applied to the calling process. Returns the ABI used, 0 when
  * skipped (off, or missing under best_effort); note says which. */
 int landlock_abi(void);
-int landlock_apply(const struct child_args *a, char *note, size_t note_len,
-		   struct pc_error *err);
+int landlock_apply(const struct child_args *a, char *note, size_t note_len, struct pc_error *err);
 
 /* rootfs.c: does HOME need a tmpfs of its own (not under a writable mount)? */
 bool rootfs_home_needs_tmpfs(const struct policy *p, const char *home);
@@ -104,8 +103,8 @@ struct cgroup;
  * Returns 0 with *out == NULL when this process cannot use cgroups (not
  * root and nothing delegated); *why (caller frees) then says why, for a
  * warning and an audit record. Negative errno on a real failure. */
-int cgroup_create(const struct pc_limits *lim, const char *name, struct cgroup **out,
-		  char **why, struct pc_error *err);
+int cgroup_create(const struct pc_limits *lim, const char *name, struct cgroup **out, char **why,
+		  struct pc_error *err);
 /* v2: a directory fd for clone3's CLONE_INTO_CGROUP; -1 on v1. */
 int cgroup_clone_fd(const struct cgroup *cg);
 /* v1 (and v2 when CLONE_INTO_CGROUP was not used): move pid in, before the

@@ -15,29 +15,29 @@
 
 /* The UAPI, spelled out: Debian 12's headers stop at ABI 2. */
 #define LL_CREATE_RULESET_VERSION (1U << 0)
-#define LL_RULE_PATH_BENEATH 1
-#define LL_RULE_NET_PORT 2
+#define LL_RULE_PATH_BENEATH	  1
+#define LL_RULE_NET_PORT	  2
 
-#define LL_FS_EXECUTE (1ULL << 0)
-#define LL_FS_WRITE_FILE (1ULL << 1)
-#define LL_FS_READ_FILE (1ULL << 2)
-#define LL_FS_READ_DIR (1ULL << 3)
-#define LL_FS_REMOVE_DIR (1ULL << 4)
-#define LL_FS_REMOVE_FILE (1ULL << 5)
-#define LL_FS_MAKE_CHAR (1ULL << 6)
-#define LL_FS_MAKE_DIR (1ULL << 7)
-#define LL_FS_MAKE_REG (1ULL << 8)
-#define LL_FS_MAKE_SOCK (1ULL << 9)
-#define LL_FS_MAKE_FIFO (1ULL << 10)
-#define LL_FS_MAKE_BLOCK (1ULL << 11)
-#define LL_FS_MAKE_SYM (1ULL << 12)
-#define LL_FS_REFER (1ULL << 13)    /* ABI 2 */
-#define LL_FS_TRUNCATE (1ULL << 14) /* ABI 3 */
-#define LL_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
-#define LL_NET_BIND_TCP (1ULL << 0)   /* ABI 4 */
-#define LL_NET_CONNECT_TCP (1ULL << 1)
+#define LL_FS_EXECUTE	       (1ULL << 0)
+#define LL_FS_WRITE_FILE       (1ULL << 1)
+#define LL_FS_READ_FILE	       (1ULL << 2)
+#define LL_FS_READ_DIR	       (1ULL << 3)
+#define LL_FS_REMOVE_DIR       (1ULL << 4)
+#define LL_FS_REMOVE_FILE      (1ULL << 5)
+#define LL_FS_MAKE_CHAR	       (1ULL << 6)
+#define LL_FS_MAKE_DIR	       (1ULL << 7)
+#define LL_FS_MAKE_REG	       (1ULL << 8)
+#define LL_FS_MAKE_SOCK	       (1ULL << 9)
+#define LL_FS_MAKE_FIFO	       (1ULL << 10)
+#define LL_FS_MAKE_BLOCK       (1ULL << 11)
+#define LL_FS_MAKE_SYM	       (1ULL << 12)
+#define LL_FS_REFER	       (1ULL << 13) /* ABI 2 */
+#define LL_FS_TRUNCATE	       (1ULL << 14) /* ABI 3 */
+#define LL_FS_IOCTL_DEV	       (1ULL << 15) /* ABI 5 */
+#define LL_NET_BIND_TCP	       (1ULL << 0)  /* ABI 4 */
+#define LL_NET_CONNECT_TCP     (1ULL << 1)
 #define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0) /* ABI 6 */
-#define LL_SCOPE_SIGNAL (1ULL << 1)
+#define LL_SCOPE_SIGNAL	       (1ULL << 1)
 
 struct ll_ruleset_attr {
 	uint64_t handled_access_fs;
@@ -97,8 +97,9 @@ int landlock_apply(const struct child_args *a, char *note, size_t note_len, stru
 			return pc_error(err, EOPNOTSUPP,
 					"landlock: the policy requires Landlock and this kernel "
 					"does not offer it (boot with lsm=...,landlock)");
-		snprintf(note, note_len, "landlock: not available on this kernel; best effort, "
-					 "the sandbox runs without it");
+		snprintf(note, note_len,
+			 "landlock: not available on this kernel; best effort, "
+			 "the sandbox runs without it");
 		return 0;
 	}
 
@@ -116,8 +117,7 @@ int landlock_apply(const struct child_args *a, char *note, size_t note_len, stru
 		attr.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
 		attr_size = 24;
 	}
-	_cleanup_close_ int rs =
-		(int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0U);
+	_cleanup_close_ int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0U);
 	if (rs < 0)
 		return pc_error_errno(err, errno, "landlock: create ruleset");
 
@@ -136,7 +136,8 @@ int landlock_apply(const struct child_args *a, char *note, size_t note_len, stru
 	if (r == 0)
 		r = allow_path(rs, "/dev/shm", all, err);
 	if (r == 0)
-		r = allow_path(rs, "/proc", LL_FS_READ_FILE | LL_FS_READ_DIR | LL_FS_WRITE_FILE, err);
+		r = allow_path(rs, "/proc", LL_FS_READ_FILE | LL_FS_READ_DIR | LL_FS_WRITE_FILE,
+			       err);
 	if (r < 0)
 		return r;
 
@@ -156,6 +157,7 @@ int landlock_apply(const struct child_args *a, char *note, size_t note_len, stru
 			 p->net.gate_port);
 	snprintf(note, note_len,
 		 "landlock: ABI %d applied: writes only in granted folders, scratch and home%s%s",
-		 abi, net, abi >= 6 ? "; abstract unix sockets and signals scoped to the sandbox" : "");
+		 abi, net,
+		 abi >= 6 ? "; abstract unix sockets and signals scoped to the sandbox" : "");
 	return abi;
 }

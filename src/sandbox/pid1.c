@@ -35,8 +35,8 @@ struct exec_args {
 	int fds[3];
 	int pty_slave;
 	uint64_t memory_rlimit; /* RLIMIT_AS for the agent alone, 0 = none */
-	int max_fd;             /* RLIMIT_NOFILE, for the close fallback */
-	int exec_errno; /* written by the vfork child, which shares our memory */
+	int max_fd;		/* RLIMIT_NOFILE, for the close fallback */
+	int exec_errno;		/* written by the vfork child, which shares our memory */
 };
 
 static _noreturn_ void pid1_fail(int ctl, int code, const char *what, const char *prog)
@@ -91,8 +91,8 @@ static int open_pty(int ctl, int *slave)
 static int drop_privileges(void)
 {
 	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-					     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-					     SECBIT_NO_CAP_AMBIENT_RAISE |
+					     SECBIT_NO_SETUID_FIXUP_LOCKED |
+					     SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
 					     SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED) < 0)
 		return -errno;
 	for (int cap = 0; cap < 64; cap++)
@@ -264,7 +264,8 @@ _noreturn_ void pid1_run(const struct child_args *a)
 	note(ctl, text);
 
 	char stack[32 * 1024] __attribute__((aligned(16)));
-	pid_t agent = clone(agent_exec, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &x);
+	pid_t agent =
+		clone(agent_exec, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &x);
 	if (agent < 0 || x.exec_errno) {
 		int e = agent < 0 ? errno : x.exec_errno;
 		struct ctl_msg m = {.type = CTL_EXEC_FAILED, .code = e};

@@ -29,13 +29,13 @@ enum op_kind {
 
 struct op {
 	enum op_kind kind;
-	char *target;    /* absolute path inside */
-	int fd;          /* OP_TREE: the tree */
-	char *link;      /* OP_SYMLINK: its text */
-	uint64_t size;   /* OP_TMPFS */
+	char *target;  /* absolute path inside */
+	int fd;	       /* OP_TREE: the tree */
+	char *link;    /* OP_SYMLINK: its text */
+	uint64_t size; /* OP_TMPFS */
 	const char *mode;
-	bool own;        /* OP_TMPFS: owned by the agent */
-	int order;       /* ties: system before grants before special */
+	bool own;  /* OP_TMPFS: owned by the agent */
+	int order; /* ties: system before grants before special */
 };
 
 struct plan {
@@ -119,7 +119,8 @@ static int plan_sources(const struct child_args *a, struct plan *pl, struct pc_e
 			if (pfd < 0 || fstat(pfd, &got) < 0 || fstat(g->pin, &want) < 0)
 				return pc_error_errno(err, errno, "%s", g->path->spec);
 			if (got.st_dev != want.st_dev || got.st_ino != want.st_ino)
-				return pc_error(err, EPERM, "%s changed while the sandbox was built",
+				return pc_error(err, EPERM,
+						"%s changed while the sandbox was built",
 						g->path->spec);
 			uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
 					 (g->writable ? 0 : MOUNT_ATTR_RDONLY);
@@ -135,8 +136,8 @@ static int plan_sources(const struct child_args *a, struct plan *pl, struct pc_e
 	for (size_t i = 0; i < PC_ARRAY_SIZE(dev_nodes); i++) {
 		char path[32];
 		snprintf(path, sizeof(path), "/dev/%s", dev_nodes[i]);
-		pl->dev_fds[i] = clone_tree(-1, path, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
-					    err);
+		pl->dev_fds[i] =
+			clone_tree(-1, path, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
 		if (pl->dev_fds[i] < 0)
 			return pl->dev_fds[i];
 	}
@@ -198,7 +199,8 @@ static int make_mountpoint(int root, const char *target, bool dir, struct pc_err
 	_cleanup_close_ int pfd = mkdirs_in_root(root, parent[0] ? parent : "/", err);
 	if (pfd < 0)
 		return pfd;
-	_cleanup_close_ int f = openat(pfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	_cleanup_close_ int f =
+		openat(pfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (f < 0 && errno != EEXIST && errno != EISDIR && errno != EROFS && errno != EACCES)
 		return pc_error_errno(err, errno, "create %s in the sandbox", target);
 	int fd = open_in_root(root, target, O_PATH, RESOLVE_NO_SYMLINKS);
@@ -274,21 +276,21 @@ static int build_dev(int root, const struct plan *pl, struct pc_error *err)
 			return r;
 	}
 	/* A devpts of our own: the agent sees only its own terminals. */
-	const char *const pts_opts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "0620",
-					NULL};
+	const char *const pts_opts[] = {"newinstance", NULL,   "ptmxmode", "0666",
+					"mode",	       "0620", NULL};
 	r = mount_new_fs(root, "/dev/pts", "devpts", pts_opts,
 			 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, err);
 	if (r < 0)
 		return r;
 	const char *const shm_opts[] = {"mode", "1777", "size", "64m", NULL};
-	r = mount_new_fs(root, "/dev/shm", "tmpfs", shm_opts,
-			 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+	r = mount_new_fs(root, "/dev/shm", "tmpfs", shm_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+			 err);
 	if (r < 0)
 		return r;
 	_cleanup_close_ int dev = open_in_root(root, "/dev", O_PATH | O_DIRECTORY, 0);
 	static const char *const links[][2] = {
-		{"pts/ptmx", "ptmx"},         {"/proc/self/fd", "fd"},
-		{"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+		{"pts/ptmx", "ptmx"},	       {"/proc/self/fd", "fd"},
+		{"/proc/self/fd/0", "stdin"},  {"/proc/self/fd/1", "stdout"},
 		{"/proc/self/fd/2", "stderr"},
 	};
 	for (size_t i = 0; i < PC_ARRAY_SIZE(links); i++)
@@ -324,8 +326,8 @@ static int place(int root, struct op *o, const struct child_args *a, struct pc_e
 		char size[32], uid[16];
 		snprintf(size, sizeof(size), "%llu", (unsigned long long)o->size);
 		snprintf(uid, sizeof(uid), "%d", SANDBOX_AGENT_UID);
-		const char *const opts[] = {"mode", o->mode, "size", size, "uid", uid, "gid", uid,
-					    NULL};
+		const char *const opts[] = {"mode", o->mode, "size", size, "uid",
+					    uid,    "gid",   uid,    NULL};
 		return mount_new_fs(root, o->target, "tmpfs", opts,
 				    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
 	}
@@ -384,8 +386,8 @@ static int mask_one(struct mask_ctx *m, const char *path)
 		return attach(t, at, path, m->err);
 	}
 	_cleanup_close_ int t = clone_tree(m->empty_file, "", false,
-					   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-						   MOUNT_ATTR_NOEXEC,
+					   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+						   MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
 					   m->err);
 	if (t < 0)
 		return t;
@@ -480,8 +482,8 @@ static int mask_literal(struct mask_ctx *m, size_t i)
 	for (size_t g = 0; r == 0 && g < a->n_grants; g++) {
 		const char *hosts[] = {pat, real && *real ? real : NULL};
 		for (size_t k = 0; r == 0 && k < PC_ARRAY_SIZE(hosts); k++) {
-			_cleanup_free_ char *in = hosts[k] ? host_to_inside(&a->grants[g], hosts[k])
-							   : NULL;
+			_cleanup_free_ char *in =
+				hosts[k] ? host_to_inside(&a->grants[g], hosts[k]) : NULL;
 			if (in && strcmp(in, pat) != 0)
 				r = mask_one(m, in);
 		}
@@ -528,8 +530,8 @@ static int apply_denies(int root, const struct child_args *a, struct pc_error *e
 	if (r < 0)
 		return r;
 	_cleanup_close_ int empty = open_in_root(root, "/.pincer/empty", O_PATH, 0);
-	struct mask_ctx m = {.root = root, .a = a, .budget = DENY_SCAN_BUDGET,
-			     .empty_file = empty, .err = err};
+	struct mask_ctx m = {
+		.root = root, .a = a, .budget = DENY_SCAN_BUDGET, .empty_file = empty, .err = err};
 	for (size_t i = 0; i < p->fs.n_deny && r == 0; i++) {
 		const char *pat = p->fs.deny[i].path;
 		r = has_glob(pat) ? mask_glob(&m, pat) : mask_literal(&m, i);
@@ -584,10 +586,9 @@ static int write_etc(int root, const struct child_args *a, struct pc_error *err)
 		if ((r = write_in_root(root, staged, files[i][1], 0644, err)) < 0)
 			break;
 		_cleanup_close_ int src = open_in_root(root, staged, O_PATH, 0);
-		_cleanup_close_ int t = clone_tree(src, "", false,
-						   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-							   MOUNT_ATTR_NODEV,
-						   err);
+		_cleanup_close_ int t =
+			clone_tree(src, "", false,
+				   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
 		if (t < 0)
 			return t;
 		_cleanup_close_ int at = open_in_root(root, path, O_PATH, RESOLVE_NO_SYMLINKS);
@@ -635,8 +636,8 @@ int rootfs_build(const struct child_args *a, struct pc_error *err)
 
 	/* The staged root: small, since only mount points and /etc live here. */
 	const char *const root_opts[] = {"mode", "0755", "size", "1m", NULL};
-	_cleanup_close_ int rootmnt = new_fs("tmpfs", root_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-					     err);
+	_cleanup_close_ int rootmnt =
+		new_fs("tmpfs", root_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
 	if (rootmnt < 0) {
 		r = rootmnt;
 		goto out;

@@ -33,20 +33,20 @@ struct sandbox_config {
 	char *const *argv; /* the command; argv[0] looked up in PATH inside */
 	char *const *envp; /* the whole environment the agent gets */
 	const char *cwd;   /* working directory inside; falls back to HOME, then / */
-	bool pty;          /* give the agent a pseudo-terminal (the caller relays) */
-	int stdio[3];      /* the agent's stdin/out/err; -1 = the pty (or /dev/null) */
+	bool pty;	   /* give the agent a pseudo-terminal (the caller relays) */
+	int stdio[3];	   /* the agent's stdin/out/err; -1 = the pty (or /dev/null) */
 	/* Host paths the agent must never reach (pincer's own audit log and
 	 * state): a grant or system dir containing one is refused. */
 	char *const *hidden;
-	const char *name;  /* names the sandbox's cgroup ("pincer-<run id>") */
+	const char *name; /* names the sandbox's cgroup ("pincer-<run id>") */
 };
 
 /* How the agent ended. */
 struct sandbox_exit {
 	bool signaled;
-	int code;       /* exit code, or the signal number when signaled */
+	int code;		   /* exit code, or the signal number when signaled */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
-	bool oom;       /* the kernel killed a process in it for lack of memory */
+	bool oom;		   /* the kernel killed a process in it for lack of memory */
 };
 
 struct sandbox;

@@ -52,8 +52,8 @@ static bool id_listed(const char *file, unsigned id)
 
 /* As root, the agent gets a host uid nobody has: a fresh one per run from
  * a range no distribution allocates from (systemd's container range ends at
- * 0x6fffffff, its foreign range starts at 0x7ffe0000). The local files are checked, not NSS: loading NSS modules
- * would cost more than the whole sandbox setup. */
+ * 0x6fffffff, its foreign range starts at 0x7ffe0000). The local files are checked, not NSS:
+ * loading NSS modules would cost more than the whole sandbox setup. */
 static uid_t pick_unused_uid(void)
 {
 	for (;;) {

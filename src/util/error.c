@@ -28,8 +28,7 @@ void pc_strvfreep(char ***v)
 	pc_strv_free(*v);
 }
 
-static int error_vfill(struct pc_error *err, int code, bool with_errno, const char *fmt,
-		       va_list ap)
+static int error_vfill(struct pc_error *err, int code, bool with_errno, const char *fmt, va_list ap)
 {
 	if (code <= 0)
 		code = code < 0 ? -code : EINVAL;

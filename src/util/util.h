@@ -30,10 +30,10 @@ void pc_closep(int *fd);
 void pc_fclosep(FILE **f);
 void pc_strvfreep(char ***v);
 
-#define _cleanup_free_   _cleanup_(pc_freep)
-#define _cleanup_close_  _cleanup_(pc_closep)
+#define _cleanup_free_	 _cleanup_(pc_freep)
+#define _cleanup_close_	 _cleanup_(pc_closep)
 #define _cleanup_fclose_ _cleanup_(pc_fclosep)
-#define _cleanup_strv_   _cleanup_(pc_strvfreep)
+#define _cleanup_strv_	 _cleanup_(pc_strvfreep)
 
 /* Ownership leaves a cleanup variable explicitly. */
 static inline int pc_steal_fd(int *fd)
@@ -56,7 +56,7 @@ static inline void *pc_steal_ptr(void *pp)
 /* A failure on its way up to main(): the negative errno it returns and a
  * message a user can act on. Only main() prints it. */
 struct pc_error {
-	int code;        /* positive errno, 0 when no error */
+	int code; /* positive errno, 0 when no error */
 	char msg[1024];
 };
 
