@@ -14,6 +14,8 @@ enum ctl_type {
 	CTL_EXEC_FAILED,  /* child -> parent: code = errno of execve */
 	CTL_EXITED,	  /* child -> parent: code = status, a = 1 if signaled */
 	CTL_LAYER,	  /* child -> parent: text = what a hardening layer did */
+	CTL_SECCOMP,	  /* parent -> child: the compiled filter as an fd (none when
+			   * off); code = error, a = rule count */
 };
 
 struct ctl_msg {
@@ -71,9 +73,10 @@ int rootfs_build(const struct child_args *a, struct pc_error *err);
 /* pid1.c (child): become PID 1, start the agent, reap until it exits. */
 _noreturn_ void pid1_run(const struct child_args *a);
 
-/* seccomp.c (PID 1): load the deny-list; returns how many rules, 0 when the
- * policy turned seccomp off. */
-int seccomp_apply(const struct policy *p, struct pc_error *err);
+/* seccomp.c: the parent compiles the deny-list into a sealed memfd (*fd_out;
+ * -1 when the policy turned seccomp off; *count = rules); PID 1 loads it. */
+int seccomp_compile(const struct policy *p, int *fd_out, int *count, struct pc_error *err);
+int seccomp_load_program(int fd, struct pc_error *err);
 
 /* landlock.c (PID 1): the Landlock ABI this kernel offers (0: none), and
  * the rules applied to the calling process. Returns the ABI used, 0 when

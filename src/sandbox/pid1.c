@@ -111,6 +111,27 @@ static int drop_privileges(void)
 	return 0;
 }
 
+/* The filter the parent compiled meanwhile; loaded here, the last step
+ * before exec. Returns the number of rules, 0 when seccomp is off. */
+static int receive_seccomp(int ctl, struct pc_error *err)
+{
+	struct ctl_msg m;
+	int fd = -1;
+	size_t nfd = 1;
+	ssize_t n = pc_recv_fds(ctl, &m, sizeof(m), &fd, &nfd);
+	if (n <= 0 || m.type != CTL_SECCOMP)
+		return pc_error(err, EPROTO, "seccomp: no filter from pincer");
+	_cleanup_close_ int prog = nfd ? fd : -1;
+	if (m.code) {
+		m.text[sizeof(m.text) - 1] = '\0';
+		return pc_error(err, m.code, "%s", m.text);
+	}
+	if (prog < 0)
+		return 0;
+	int r = seccomp_load_program(prog, err);
+	return r < 0 ? r : m.a;
+}
+
 static void note(int ctl, const char *text)
 {
 	struct ctl_msg m = {.type = CTL_LAYER};
@@ -253,7 +274,7 @@ _noreturn_ void pid1_run(const struct child_args *a)
 	if (r < 0)
 		child_fail(ctl, &err);
 	note(ctl, text);
-	r = seccomp_apply(cfg->policy, &err);
+	r = receive_seccomp(ctl, &err);
 	if (r < 0)
 		child_fail(ctl, &err);
 	if (r > 0)

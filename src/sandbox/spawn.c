@@ -222,6 +222,19 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		if (send(sb->ctl, &go, sizeof(go), MSG_NOSIGNAL) < 0)
 			r = pc_error_errno(err, errno, "start the sandbox");
 	}
+	if (r == 0) {
+		/* While the child builds its filesystem, compile its filter. */
+		int count = 0;
+		struct pc_error serr = {0};
+		_cleanup_close_ int prog = -1;
+		int c = seccomp_compile(cfg->policy, &prog, &count, &serr);
+		struct ctl_msg m = {.type = CTL_SECCOMP, .code = c < 0 ? -c : 0, .a = count};
+		if (c < 0)
+			snprintf(m.text, sizeof(m.text), "%s", serr.msg);
+		int s = pc_send_fds(sb->ctl, &m, sizeof(m), &prog, prog >= 0 ? 1 : 0);
+		if (s < 0)
+			r = pc_error_errno(err, -s, "start the sandbox");
+	}
 	/* Wait until the agent runs, or the setup says why it cannot. */
 	while (r == 0) {
 		struct ctl_msg m;
