@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 _noreturn_ void child_fail(int ctl, const struct pc_error *err)
 {
@@ -26,6 +27,27 @@ static void die_with_parent(int ctl)
 	struct pollfd p = {.fd = ctl, .events = 0};
 	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
 		_exit(125);
+}
+
+static int int_cmp(const void *x, const void *y)
+{
+	return *(const int *)x - *(const int *)y;
+}
+
+/* PID 1 keeps nothing of pincer's but the control socket and the agent's
+ * stdio: not the audit log, not the signalfd, not the grants' fds. */
+static void close_all_but(int *keep, size_t n)
+{
+	qsort(keep, n, sizeof(*keep), int_cmp);
+	unsigned lo = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < lo)
+			continue;
+		if ((unsigned)keep[i] > lo)
+			syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0U);
+		lo = (unsigned)keep[i] + 1;
+	}
+	syscall(SYS_close_range, lo, ~0U, 0U);
 }
 
 _noreturn_ void sandbox_child_main(struct child_args *a)
@@ -77,5 +99,7 @@ _noreturn_ void sandbox_child_main(struct child_args *a)
 		if (!a->home || chdir(a->home) < 0)
 			(void)!chdir("/");
 
+	int keep[] = {0, 1, 2, a->ctl, a->cfg->stdio[0], a->cfg->stdio[1], a->cfg->stdio[2]};
+	close_all_but(keep, PC_ARRAY_SIZE(keep));
 	pid1_run(a);
 }
