@@ -471,3 +471,27 @@ def test_redirected_stdin_is_not_read_by_the_terminal_relay(pincer):
     os.waitpid(pid, 0)
     assert b"20000" in out, out
     assert b"ERR" not in out, "stderr went to a file, not to the terminal"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="reads another user's /proc/PID/fd")
+def test_pid1_holds_nothing_of_pincers(pincer):
+    p = pincer.popen("/bin/sleep", "5", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pid1 = None
+        deadline = time.time() + 10
+        while pid1 is None and time.time() < deadline:
+            # pincer may run under setpriv (same pid, exec'd); its child is PID 1
+            for task in os.listdir(f"/proc/{p.pid}/task"):
+                kids = open(f"/proc/{p.pid}/task/{task}/children").read().split()
+                for k in kids:
+                    if open(f"/proc/{k}/comm").read().strip() == "pincer-init":
+                        pid1 = int(k)
+            time.sleep(0.05)
+        assert pid1, "no PID 1 found"
+        targets = [os.readlink(f"/proc/{pid1}/fd/{fd}") for fd in os.listdir(f"/proc/{pid1}/fd")]
+        assert not any("audit" in t for t in targets), targets
+        assert not any(t.startswith("anon_inode:[signalfd]") for t in targets), targets
+        assert len(targets) <= 5, targets
+    finally:
+        p.kill()
+        p.wait()
