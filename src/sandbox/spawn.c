@@ -217,12 +217,16 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		r = cgroup_attach(sb->cg, sb->pid, err); /* v1: in before it runs anything */
 	if (r == 0)
 		r = write_maps(sb->pid, sb->host_uid, host_gid, err);
+	/* A child that already gave up (a setup step failed, the command does
+	 * not exist) has closed its end: a send may fail, and the reason is
+	 * waiting in the socket for the loop below. */
+	bool child_gone = false;
 	if (r == 0) {
 		struct ctl_msg go = {.type = CTL_GO};
 		if (send(sb->ctl, &go, sizeof(go), MSG_NOSIGNAL) < 0)
-			r = pc_error_errno(err, errno, "start the sandbox");
+			child_gone = true;
 	}
-	if (r == 0) {
+	if (r == 0 && !child_gone) {
 		/* While the child builds its filesystem, compile its filter. */
 		int count = 0;
 		struct pc_error serr = {0};
@@ -231,9 +235,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 		struct ctl_msg m = {.type = CTL_SECCOMP, .code = c < 0 ? -c : 0, .a = count};
 		if (c < 0)
 			snprintf(m.text, sizeof(m.text), "%s", serr.msg);
-		int s = pc_send_fds(sb->ctl, &m, sizeof(m), &prog, prog >= 0 ? 1 : 0);
-		if (s < 0)
-			r = pc_error_errno(err, -s, "start the sandbox");
+		(void)pc_send_fds(sb->ctl, &m, sizeof(m), &prog, prog >= 0 ? 1 : 0);
 	}
 	/* Wait until the agent runs, or the setup says why it cannot. */
 	while (r == 0) {
