@@ -39,6 +39,9 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #define ESC_BLOCKED    0
 #define ESC_ESCAPED    1
@@ -187,6 +190,25 @@ static inline const char *arg(int argc, char **argv, int i, const char *usage)
 /* A secret must not be readable: not in the view (ENOENT), masked
  * (EACCES, or an empty stand-in), or unreadable by permissions. Reading a
  * byte of it is an escape. */
+/* An IPv4 or IPv6 socket address for addr:port; returns its length. */
+static inline socklen_t inet_address(int family, const char *addr, int port,
+				     struct sockaddr_storage *ss)
+{
+	*ss = (struct sockaddr_storage){0};
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)ss;
+		s->sin_family = AF_INET;
+		s->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &s->sin_addr);
+		return sizeof(*s);
+	}
+	struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+	s->sin6_family = AF_INET6;
+	s->sin6_port = htons((uint16_t)port);
+	inet_pton(AF_INET6, addr, &s->sin6_addr);
+	return sizeof(*s);
+}
+
 static inline void must_not_read(const char *path)
 {
 	errno = 0;

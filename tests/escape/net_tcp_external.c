@@ -24,21 +24,8 @@ static void try_connect(int family, const char *addr, int port)
 		unexpected("socket: %s", strerror(errno));
 	struct timeval tv = {2, 0};
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	struct sockaddr_storage ss = {0};
-	socklen_t len;
-	if (family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-		s->sin_family = AF_INET;
-		s->sin_port = htons((uint16_t)port);
-		inet_pton(AF_INET, addr, &s->sin_addr);
-		len = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons((uint16_t)port);
-		inet_pton(AF_INET6, addr, &s->sin6_addr);
-		len = sizeof(*s);
-	}
+	struct sockaddr_storage ss;
+	socklen_t len = inet_address(family, addr, port, &ss);
 	char what[96];
 	snprintf(what, sizeof(what), family == AF_INET ? "connect %s:%d" : "connect [%s]:%d", addr,
 		 port);
