@@ -1,5 +1,7 @@
-/* pincer policy: check a policy file and print the effective policy. */
+/* pincer policy: check a policy file and print the effective policy;
+ * suggest allow entries from the egress denials in an audit log. */
 #include "cli/cli.h"
+#include "audit/audit.h"
 #include "policy/policy.h"
 
 #include <getopt.h>
@@ -10,17 +12,22 @@ static void usage_policy(FILE *out)
 {
 	fprintf(out,
 		"usage: pincer policy check [-q] [FILE]\n"
-		"       pincer policy check --default\n\n"
+		"       pincer policy check --default\n"
+		"       pincer policy suggest AUDITFILE [--run RUNID] [--agent NAME]\n\n"
 		"A policy file says what an agent's sandbox may see and reach: folders, hosts,\n"
 		"credentials, approvals and limits (YAML, version 1).\n\n"
 		"subcommands:\n"
 		"  check    validate a policy and print the effective policy (every default\n"
-		"           filled in) as YAML; exit 0 when valid, 2 when not\n\n"
+		"           filled in) as YAML; exit 0 when valid, 2 when not\n"
+		"  suggest  turn the egress denials in an audit log into the allow entries\n"
+		"           that would admit them, for you to review and paste\n\n"
 		"examples:\n"
 		"  pincer policy check examples/policies/coder.yaml\n"
 		"  pincer policy check --default      # what 'pincer run' uses without --policy\n"
-		"  pincer policy check -q my.yaml && pincer run -p my.yaml -- ./agent\n\n"
-		"Run 'pincer policy check --help' for its options.\n");
+		"  pincer policy check -q my.yaml && pincer run -p my.yaml -- ./agent\n"
+		"  pincer policy suggest ~/.local/state/pincer/audit.jsonl --run 3f2a91c0\n\n"
+		"Run 'pincer policy check --help' or 'pincer policy suggest --help' for their\n"
+		"options.\n");
 }
 
 static void usage_check(FILE *out)
@@ -109,6 +116,225 @@ static int policy_check(int argc, char **argv)
 	return PC_EXIT_OK;
 }
 
+/* ---- suggest ------------------------------------------------------------ */
+
+static void usage_suggest(FILE *out)
+{
+	fprintf(out,
+		"usage: pincer policy suggest AUDITFILE [--run RUNID] [--agent NAME]\n\n"
+		"Read the egress records of an audit log and print, as YAML to paste under\n"
+		"network.egress.allow, the allow entries that would admit what was denied\n"
+		"(decision deny or would-deny): one entry per host with the ports seen, and\n"
+		"for plain HTTP the methods and paths seen, many paths under one folder\n"
+		"collapsed into FOLDER/**. A comment on each entry says how many requests it\n"
+		"covers. Denials an allow entry cannot fix (a deny rule, a private address,\n"
+		"a malformed request, an upstream failure) are listed as comments.\n\n"
+		"The quickest way to write a policy for a new agent: run it once under\n"
+		"'enforcement: audit', which lets everything through and records what would\n"
+		"have been denied, then review the suggestion. Review every entry: each one\n"
+		"widens what the agent may reach, and the hosts and paths are the agent's.\n\n"
+		"options:\n"
+		"  --run RUNID    only this run (a prefix of its id is enough)\n"
+		"  --agent NAME   only this agent\n"
+		"  -h, --help     show this help\n\n"
+		"exit status: 0 done (also when nothing was denied), 2 the log cannot be read,\n"
+		"is not an audit log, or bad usage\n\n"
+		"example:\n"
+		"  pincer run -p draft.yaml -- ./agent        # draft.yaml: enforcement: audit\n"
+		"  pincer audit tail --type run -n 2          # the run's id\n"
+		"  pincer policy suggest ~/.local/state/pincer/audit.jsonl --run 3f2a91c0\n"
+		"      - host: api.example.com  # 12 denied connections (connect)\n"
+		"        ports: [443]\n"
+		"      - host: crm.example.com  # 5 denied plain HTTP requests on 4 paths\n"
+		"        ports: [80]\n"
+		"        methods: [GET, POST]\n"
+		"        paths: [/api/deals, \"/api/users/**\"]\n");
+}
+
+static const char *field_str(const struct audit_record *rec, const char *key)
+{
+	for (size_t i = 0; i < rec->n_fields; i++)
+		if (strcmp(rec->fields[i].key, key) == 0 && !rec->fields[i].is_num)
+			return rec->fields[i].value;
+	return NULL;
+}
+
+static uint16_t field_port(const struct audit_record *rec)
+{
+	for (size_t i = 0; i < rec->n_fields; i++)
+		if (strcmp(rec->fields[i].key, "port") == 0 && rec->fields[i].is_num &&
+		    rec->fields[i].num > 0 && rec->fields[i].num <= 65535)
+			return (uint16_t)rec->fields[i].num;
+	return 0;
+}
+
+struct suggest_scan {
+	const char *run, *agent;
+	uint64_t records, egress, would_deny, skipped;
+	char **runs; /* runs the denials came from */
+};
+
+/* Take one parsed record in, when it is a denial that passes the filters. */
+static void scan_record(struct suggest_scan *sc, struct policy_suggest *s,
+			const struct audit_record *rec)
+{
+	sc->records++;
+	if (strcmp(rec->type, "egress") != 0)
+		return;
+	if (sc->run && strncmp(rec->run, sc->run, strlen(sc->run)) != 0)
+		return;
+	if (sc->agent && strcmp(rec->agent, sc->agent) != 0)
+		return;
+	bool would = strcmp(rec->decision, "would-deny") == 0;
+	if (!would && strcmp(rec->decision, "deny") != 0)
+		return;
+	sc->egress++;
+	sc->would_deny += would;
+	if (!pc_strv_contains(sc->runs, rec->run))
+		pc_strv_push(&sc->runs, rec->run);
+	struct pc_egress_denial d = {
+		.host = field_str(rec, "host"),
+		.port = field_port(rec),
+		.method = field_str(rec, "method"),
+		.path = field_str(rec, "path"),
+		.proto = field_str(rec, "proto"),
+		.why = field_str(rec, "why"),
+		.rule = field_str(rec, "rule"),
+		.reason = rec->reason,
+		.would_deny = would,
+	};
+	policy_suggest_add(s, &d);
+}
+
+static int policy_suggest(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"run", required_argument, NULL, 'r'},
+		{"agent", required_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct suggest_scan sc = {0};
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			sc.run = optarg;
+			break;
+		case 'a':
+			sc.agent = optarg;
+			break;
+		case 'h':
+			usage_suggest(stdout);
+			return PC_EXIT_OK;
+		case ':':
+			fprintf(stderr, "pincer: policy suggest: %s needs a value\n\n",
+				argv[optind - 1]);
+			usage_suggest(stderr);
+			return PC_EXIT_USAGE;
+		case '?':
+		default:
+			fprintf(stderr, "pincer: policy suggest: unknown option '%s'\n\n",
+				argv[optind - 1]);
+			usage_suggest(stderr);
+			return PC_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "pincer: policy suggest: give one AUDITFILE\n\n");
+		usage_suggest(stderr);
+		return PC_EXIT_USAGE;
+	}
+	if ((sc.run && !*sc.run) || (sc.agent && !*sc.agent)) {
+		fprintf(stderr, "pincer: policy suggest: --run and --agent need a value\n");
+		return PC_EXIT_USAGE;
+	}
+	const char *path = argv[optind];
+	struct pc_error err = {0};
+	_cleanup_audit_reader_ struct audit_reader *rd = NULL;
+	if (audit_reader_open(path, &rd, &err) < 0) {
+		cli_print_error(&err);
+		return PC_EXIT_USAGE;
+	}
+	_cleanup_policy_suggest_ struct policy_suggest *s = policy_suggest_new();
+	const char *line;
+	size_t len;
+	uint64_t lineno = 0;
+	int r;
+	while ((r = audit_reader_next(rd, &line, &len, &lineno, &err)) > 0) {
+		struct audit_record rec;
+		struct pc_error perr = {0};
+		if (audit_record_parse(line, len, &rec, &perr) < 0) {
+			if (sc.records == 0) {
+				/* the first line decides: this is not an audit log */
+				fprintf(stderr, "pincer: %s is not an audit log (line %llu: %s)\n",
+					path, (unsigned long long)lineno, perr.msg);
+				pc_strv_free(sc.runs);
+				return PC_EXIT_USAGE;
+			}
+			fprintf(stderr,
+				"pincer: %s line %llu: not a valid record, skipped (%s); run "
+				"'pincer audit verify'\n",
+				path, (unsigned long long)lineno, perr.msg);
+			sc.skipped++;
+			continue;
+		}
+		scan_record(&sc, s, &rec);
+		audit_record_free(&rec);
+	}
+	_cleanup_strv_ char **runs = sc.runs;
+	if (r < 0) {
+		cli_print_error(&err);
+		return PC_EXIT_USAGE;
+	}
+	if (sc.records == 0) {
+		fprintf(stderr, "pincer: %s holds no audit records: nothing to suggest\n", path);
+		return PC_EXIT_OK;
+	}
+	char scope[256] = "";
+	if (sc.run || sc.agent)
+		snprintf(scope, sizeof(scope), " for%s%s%s%s", sc.run ? " run " : "",
+			 sc.run ? sc.run : "", sc.agent ? " agent " : "", sc.agent ? sc.agent : "");
+	if (sc.egress == 0) {
+		fprintf(stderr,
+			"pincer: no denied egress in %s%s (%llu records read): nothing to "
+			"suggest\n",
+			path, scope, (unsigned long long)sc.records);
+		return PC_EXIT_OK;
+	}
+	size_t fixable = 0;
+	policy_suggest_count(s, &fixable);
+	_cleanup_buf_ struct pc_buf out = {0};
+	/* the path and the filters may hold anything: one comment line each */
+	_cleanup_free_ char *shown = pc_xasprintf("%s%s", path, scope);
+	for (char *q = shown; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			*q = '?';
+	pc_buf_printf(&out, "# Suggested by 'pincer policy suggest' from %s:\n", shown);
+	pc_buf_printf(&out, "# %llu denied egress attempt%s", (unsigned long long)sc.egress,
+		      sc.egress == 1 ? "" : "s");
+	if (sc.would_deny)
+		pc_buf_printf(&out, ", %llu would-deny (enforcement: audit)",
+			      (unsigned long long)sc.would_deny);
+	if (!sc.run && pc_strv_len(runs) > 1)
+		pc_buf_printf(&out, ", from %zu runs (--run RUNID for one)", pc_strv_len(runs));
+	pc_buf_printf(&out, ".\n# The entries below would admit %zu of them.", fixable);
+	if (fixable)
+		pc_buf_puts(&out, " Review each before pasting it under\n"
+				  "# network.egress.allow: every one widens what the agent may "
+				  "reach.");
+	pc_buf_puts(&out, "\n");
+	policy_suggest_emit(s, &out);
+	r = pc_write_all(STDOUT_FILENO, out.data, out.len);
+	if (r < 0) {
+		fprintf(stderr, "pincer: policy suggest: cannot write: %s\n", strerror(-r));
+		return PC_EXIT_USAGE;
+	}
+	return PC_EXIT_OK;
+}
+
 int cmd_policy(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -122,6 +348,8 @@ int cmd_policy(int argc, char **argv)
 	}
 	if (strcmp(sub, "check") == 0)
 		return policy_check(argc - 1, argv + 1);
+	if (strcmp(sub, "suggest") == 0)
+		return policy_suggest(argc - 1, argv + 1);
 	fprintf(stderr, "pincer: policy: unknown subcommand '%s'\n\n", sub);
 	usage_policy(stderr);
 	return PC_EXIT_USAGE;

@@ -12,7 +12,10 @@
 
 #include "util/util.h"
 
-#define PC_POLICY_VERSION 1
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#define PC_POLICY_VERSION    1
 #define PC_GATE_PORT_DEFAULT 3128
 
 /* Where a value stood in its file, for messages and audit reasons. */
@@ -47,26 +50,44 @@ struct pc_fs_policy {
 	 * "**" across any number; "~" expanded. Need not exist. */
 	struct pc_path *deny;
 	size_t n_deny;
-	char *scratch_path; /* default "/tmp" */
+	char *scratch_path;    /* default "/tmp" */
 	uint64_t scratch_size; /* bytes, default 256M */
 };
 
 /* network.egress.allow[] / deny[] entries. */
 struct pc_net_rule {
-	char *host;       /* "api.example.com" or "*.example.com" (subdomains only) */
-	uint16_t *ports;  /* default {80, 443} */
+	/* "api.example.com", "*.example.com" (subdomains only), or an IP
+	 * literal ("10.0.0.1", IPv6 stored in canonical form: "fd00::1") */
+	char *host;
+	/* allow rules: default {80, 443}. deny rules without ports: any port,
+	 * held as n_ports == 0 and ports == NULL. */
+	uint16_t *ports;
 	size_t n_ports;
-	char **methods;   /* NULL = any; upper case; access: read-only fills GET HEAD OPTIONS */
-	char **paths;     /* NULL = any; globs with ** */
+	char **methods; /* NULL = any; upper case; access: read-only fills GET HEAD OPTIONS */
+	char **paths;	/* NULL = any; globs with ** */
 	enum pc_enforcement enforcement;
 	struct pc_src at;
 };
 
+/* An address or network: network.egress.allow_private[]. `addr` holds the
+ * network (host bits zero): 4 bytes for AF_INET, 16 for AF_INET6. */
+struct pc_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	uint8_t prefix; /* 1-32 or 1-128; a bare address is /32 or /128 */
+	char *spec;	/* as the file wrote it: "127.0.0.1", "fd00::/8" */
+	struct pc_src at;
+};
+
 struct pc_net_policy {
-	bool default_deny;     /* default: deny (the only value version 1 accepts) */
-	bool deny_private;     /* default true */
-	char *upstream_ca;     /* optional PEM bundle, absolute */
-	uint16_t gate_port;    /* default 3128 */
+	bool default_deny; /* default: deny (the only value version 1 accepts) */
+	bool deny_private; /* default true */
+	/* Private addresses admitted even so (a test's own upstream on
+	 * loopback); consulted only when deny_private is true. */
+	struct pc_cidr *allow_private;
+	size_t n_allow_private;
+	char *upstream_ca;  /* optional PEM bundle, absolute */
+	uint16_t gate_port; /* default 3128 */
 	enum pc_enforcement enforcement;
 	struct pc_net_rule *allow;
 	size_t n_allow;
@@ -76,11 +97,11 @@ struct pc_net_policy {
 
 /* credentials[] */
 struct pc_credential {
-	char *name;        /* vault secret name */
-	char **hosts;      /* where it may go ("host:" accepts one or a list) */
-	char *header;      /* e.g. "x-api-key", "Authorization"; NULL if query/basic */
-	char *format;      /* default "{secret}" */
-	char *query;       /* query parameter name, alternative to header */
+	char *name;	   /* vault secret name */
+	char **hosts;	   /* where it may go ("host:" accepts one or a list) */
+	char *header;	   /* e.g. "x-api-key", "Authorization"; NULL if query/basic */
+	char *format;	   /* default "{secret}" */
+	char *query;	   /* query parameter name, alternative to header */
 	char *placeholder; /* env var name the agent gets */
 	struct pc_src at;
 };
@@ -88,13 +109,13 @@ struct pc_credential {
 /* approvals[] */
 struct pc_approval_rule {
 	char *host;
-	char **methods; /* NULL = any */
-	char **paths;   /* NULL = any */
+	char **methods;	  /* NULL = any */
+	char **paths;	  /* NULL = any */
 	char **approvers; /* "alice", "group:sales-managers" */
 	enum pc_act_as act_as;
 	uint64_t timeout_ms; /* default 15m */
 	uint64_t hold_ms;    /* default 60s */
-	uint32_t count;      /* approvals needed, default 1 */
+	uint32_t count;	     /* approvals needed, default 1 */
 	struct pc_src at;
 };
 
@@ -109,7 +130,7 @@ struct pc_limits {
 	uint32_t cpus_milli; /* 1.5 cpus = 1500 */
 	uint32_t pids;
 	uint32_t open_files;
-	uint64_t file_size;  /* bytes */
+	uint64_t file_size; /* bytes */
 	uint64_t wall_time_ms;
 };
 
@@ -125,12 +146,12 @@ struct pc_process_policy {
 };
 
 struct policy {
-	char *file;          /* absolute path, or "<built-in default>" */
-	char *name;          /* default: file name without extension */
+	char *file; /* absolute path, or "<built-in default>" */
+	char *name; /* default: file name without extension */
 	int version;
-	char hash[65];       /* sha256 hex of the file's bytes (or the built-in text) */
+	char hash[65]; /* sha256 hex of the file's bytes (or the built-in text) */
 	enum pc_isolation isolation;
-	char *hostname;      /* default "agent" */
+	char *hostname; /* default "agent" */
 	struct pc_fs_policy fs;
 	struct pc_net_policy net;
 	struct pc_credential *credentials;
@@ -161,6 +182,77 @@ static inline void policy_freep(struct policy **p)
 		policy_free(*p);
 }
 #define _cleanup_policy_ _cleanup_(policy_freep)
+
+/* ---- egress decisions (policy_egress.c) -------------------------------- */
+
+enum pc_egress_verdict { PC_EGRESS_DENY = 0, PC_EGRESS_ALLOW, PC_EGRESS_WOULD_DENY };
+
+struct pc_egress_decision {
+	enum pc_egress_verdict verdict;
+	const struct pc_net_rule *rule; /* the rule that decided; NULL when none matched */
+	bool by_deny_rule;		/* rule is from network.egress.deny */
+	char rule_at[300];		/* "FILE:LINE" of the rule, or "no rule allows it" */
+	char reason[400];		/* one line for humans and the audit log */
+};
+
+/* Decide one connection or request against network.egress:
+ *   1. the first deny rule matching host and port wins (a deny rule with
+ *      methods/paths also matches a tunnel, whose requests cannot be seen);
+ *   2. else the first allow rule matching host, port and, when it names
+ *      them, method and path; a tunnel never satisfies methods/paths;
+ *   3. else deny ("no rule allows it").
+ * A denial under `enforcement: audit` (the deciding rule's, or the
+ * policy's when no rule matched) is PC_EGRESS_WOULD_DENY: let through,
+ * recorded, and the reason starts with "would deny: ".
+ * host: a name (matched case-insensitively, one trailing dot ignored) or
+ * an IP literal (IPv6 with or without brackets; IPv4 in any form the
+ * resolver reads, "127.1" is 127.0.0.1). method and path are NULL when
+ * not known (CONNECT tunnel, SOCKS5, TLS capture); path may carry a query,
+ * which is not matched. */
+void policy_egress_decide(const struct policy *p, const char *host, uint16_t port,
+			  const char *method, const char *path, struct pc_egress_decision *d);
+/* deny_private exceptions: is this resolved address admitted by
+ * network.egress.allow_private? (IPv4-mapped IPv6 counts as IPv4.) */
+bool policy_private_allowed(const struct policy *p, const struct sockaddr *sa);
+
+/* ---- suggestions from denials (policy_suggest.c) ----------------------- */
+
+/* One denied egress attempt, as an audit record tells it. Strings may be
+ * NULL when the record did not have them; port 0 when unknown. */
+struct pc_egress_denial {
+	const char *host;
+	uint16_t port;
+	const char *method; /* plain HTTP only */
+	const char *path;
+	const char *proto; /* "http", "connect", "socks5", "capture-http", "capture-tls" */
+	const char *why;   /* "not-allowed" (fixable), "deny-rule", "private-address", ... */
+	const char *rule;  /* "FILE:LINE" or "no rule allows it" */
+	const char *reason;
+	bool would_deny; /* decision "would-deny" (enforcement: audit) */
+};
+
+struct policy_suggest;
+struct policy_suggest *policy_suggest_new(void);
+void policy_suggest_free(struct policy_suggest *s);
+static inline void policy_suggest_freep(struct policy_suggest **s)
+{
+	if (*s)
+		policy_suggest_free(*s);
+}
+#define _cleanup_policy_suggest_ _cleanup_(policy_suggest_freep)
+/* Take one denial in (everything is copied). */
+void policy_suggest_add(struct policy_suggest *s, const struct pc_egress_denial *d);
+/* Denials taken in so far; and how many of them an allow entry can fix. */
+size_t policy_suggest_count(const struct policy_suggest *s, size_t *fixable);
+/* The allow entries that would admit the fixable denials, as YAML list
+ * items indented to sit under network.egress.allow (one entry per host
+ * and kind: tunnels get host and ports, plain HTTP also methods and
+ * paths, many paths under one folder collapsed into one glob for the
+ * folder and everything under it), each
+ * with a comment saying what it covers; then the denials no allow entry
+ * can fix, as comments with their reason. Nothing taken from a record
+ * reaches the output unquoted or outside a comment. */
+void policy_suggest_emit(const struct policy_suggest *s, struct pc_buf *out);
 
 /* Glob match used for deny paths and egress paths: "*" matches within one
  * '/'-separated component, "**" matches across components (including none). */

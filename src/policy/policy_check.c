@@ -3,6 +3,7 @@
  * what would have been accepted. */
 #include "policy/policy_internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
 #include <string.h>
@@ -370,10 +371,35 @@ bool valid_hostname(const char *s)
 	return true;
 }
 
+bool ipv6_literal(const char *s, struct in6_addr *out)
+{
+	struct in6_addr a;
+	char inner[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']' && n - 2 < sizeof(inner)) {
+		memcpy(inner, s + 1, n - 2);
+		inner[n - 2] = '\0';
+		s = inner;
+	}
+	if (inet_pton(AF_INET6, s, &a) != 1)
+		return false;
+	if (out)
+		*out = a;
+	return true;
+}
+
 const char *host_pattern_problem(const char *s)
 {
 	if (!*s)
 		return "an empty host";
+	if (ipv6_literal(s, NULL))
+		return NULL;
+	/* The resolver reads "127.1", "0x7f.0.0.1" and "010.0.0.1" as IPv4
+	 * addresses: a rule written so would not say what it matches. */
+	struct in_addr a4;
+	if (inet_aton(s, &a4) && inet_pton(AF_INET, s, &a4) != 1)
+		return "an IPv4 address is written as four decimal numbers without leading "
+		       "zeros (127.0.0.1)";
 	if (strstr(s, "://"))
 		return "a host, not a URL: leave out the scheme";
 	if (strchr(s, '/'))
@@ -408,4 +434,76 @@ const char *host_pattern_problem(const char *s)
 			return "a host does not end with '.'";
 	}
 	return NULL;
+}
+
+int cidr_parse(const char *s, struct pc_cidr *out, char *why, size_t n)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	struct pc_cidr c = {0};
+	if (alen == 0 || alen >= sizeof(addr)) {
+		snprintf(why, n, "'%.100s' is not an address or network", s);
+		return -EINVAL;
+	}
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, c.addr) == 1) {
+		c.family = AF_INET;
+		c.prefix = 32;
+	} else if (inet_pton(AF_INET6, addr, c.addr) == 1) {
+		c.family = AF_INET6;
+		c.prefix = 128;
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		if (memcmp(c.addr, mapped, sizeof(mapped)) == 0) {
+			snprintf(why, n, "'%.100s' is an IPv4-mapped address: write it as IPv4", s);
+			return -EINVAL;
+		}
+	} else {
+		snprintf(why, n, "'%.100s' is not an IP address or network", s);
+		return -EINVAL;
+	}
+	unsigned max = c.prefix;
+	if (slash) {
+		const char *d = slash + 1;
+		size_t dl = strlen(d);
+		if (dl == 0 || dl > 3 || strspn(d, "0123456789") != dl || (d[0] == '0' && dl > 1)) {
+			snprintf(why, n, "'%.100s': the prefix length is a number 1-%u", s, max);
+			return -EINVAL;
+		}
+		unsigned v = (unsigned)atoi(d);
+		if (v == 0) {
+			snprintf(why, n,
+				 "'%.100s' would admit every address (set deny_private: false "
+				 "instead, or name the networks)",
+				 s);
+			return -EINVAL;
+		}
+		if (v > max) {
+			snprintf(why, n, "'%.100s': the prefix length is a number 1-%u", s, max);
+			return -EINVAL;
+		}
+		c.prefix = (uint8_t)v;
+	}
+	/* Host bits beyond the prefix are a typo for the network or for a
+	 * single address: say which network it would be. */
+	size_t bytes = c.family == AF_INET ? 4 : 16;
+	uint8_t net[16];
+	memcpy(net, c.addr, sizeof(net));
+	for (size_t i = 0; i < bytes; i++) {
+		unsigned keep = c.prefix >= (i + 1) * 8 ? 8
+				: c.prefix > i * 8	? c.prefix - i * 8
+							: 0;
+		net[i] &= (uint8_t)(0xff00u >> keep);
+	}
+	if (memcmp(net, c.addr, bytes) != 0) {
+		char fixed[INET6_ADDRSTRLEN];
+		inet_ntop(c.family, net, fixed, sizeof(fixed));
+		snprintf(why, n, "%.100s has host bits set: did you mean %s/%u?", s, fixed,
+			 (unsigned)c.prefix);
+		return -EINVAL;
+	}
+	c.spec = NULL;
+	*out = c;
+	return 0;
 }

@@ -2,6 +2,7 @@
  * accepts, every default spelled out; and the sha256 of policy text. */
 #include "policy/policy_internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@ void policy_hash_text(const char *text, size_t len, char out[65])
 }
 
 /* Plain when that reads back as the same string, double-quoted otherwise. */
-static void emit_str(struct pc_buf *b, const char *s)
+void policy_emit_str(struct pc_buf *b, const char *s)
 {
 	static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				   "0123456789._/~+-=@";
@@ -36,7 +37,7 @@ static void emit_str(struct pc_buf *b, const char *s)
 static void emit_kv(struct pc_buf *b, int indent, const char *key, const char *value)
 {
 	pc_buf_printf(b, "%*s%s: ", indent, "", key);
-	emit_str(b, value);
+	policy_emit_str(b, value);
 	pc_buf_puts(b, "\n");
 }
 
@@ -46,12 +47,12 @@ static void emit_flow(struct pc_buf *b, int indent, const char *key, char *const
 	for (size_t i = 0; v && v[i]; i++) {
 		if (i)
 			pc_buf_puts(b, ", ");
-		emit_str(b, v[i]);
+		policy_emit_str(b, v[i]);
 	}
 	pc_buf_puts(b, "]\n");
 }
 
-static void emit_comment_text(struct pc_buf *b, const char *s)
+void policy_emit_comment_text(struct pc_buf *b, const char *s)
 {
 	for (; *s; s++)
 		pc_buf_append(b, (unsigned char)*s < 0x20 ? "?" : s, 1);
@@ -66,10 +67,10 @@ static void emit_paths(struct pc_buf *b, const char *key, const struct pc_path *
 	pc_buf_printf(b, "  %s:\n", key);
 	for (size_t i = 0; i < n; i++) {
 		pc_buf_puts(b, "    - ");
-		emit_str(b, v[i].path);
+		policy_emit_str(b, v[i].path);
 		if (v[i].spec && strcmp(v[i].spec, v[i].path) != 0) {
 			pc_buf_puts(b, "  # ");
-			emit_comment_text(b, v[i].spec);
+			policy_emit_comment_text(b, v[i].spec);
 		}
 		pc_buf_puts(b, "\n");
 	}
@@ -90,11 +91,14 @@ static void emit_rules(struct pc_buf *b, const char *key, const struct pc_net_ru
 	for (size_t i = 0; i < n; i++) {
 		const struct pc_net_rule *r = &v[i];
 		pc_buf_puts(b, "      - host: ");
-		emit_str(b, r->host);
-		pc_buf_puts(b, "\n        ports: [");
-		for (size_t j = 0; j < r->n_ports; j++)
-			pc_buf_printf(b, "%s%u", j ? ", " : "", (unsigned)r->ports[j]);
-		pc_buf_puts(b, "]\n");
+		policy_emit_str(b, r->host);
+		pc_buf_puts(b, "\n");
+		if (r->n_ports > 0) { /* none: a deny rule for any port */
+			pc_buf_puts(b, "        ports: [");
+			for (size_t j = 0; j < r->n_ports; j++)
+				pc_buf_printf(b, "%s%u", j ? ", " : "", (unsigned)r->ports[j]);
+			pc_buf_puts(b, "]\n");
+		}
 		if (r->methods)
 			emit_flow(b, 8, "methods", r->methods);
 		if (r->paths)
@@ -108,6 +112,22 @@ static void emit_network(struct pc_buf *b, const struct pc_net_policy *net)
 	pc_buf_printf(b, "network:\n  gate_port: %u\n  egress:\n", (unsigned)net->gate_port);
 	pc_buf_puts(b, "    default: deny\n");
 	pc_buf_printf(b, "    deny_private: %s\n", net->deny_private ? "true" : "false");
+	if (net->n_allow_private > 0) {
+		pc_buf_puts(b, "    allow_private:\n");
+		for (size_t i = 0; i < net->n_allow_private; i++) {
+			const struct pc_cidr *c = &net->allow_private[i];
+			char a[INET6_ADDRSTRLEN], spec[INET6_ADDRSTRLEN + 8];
+			inet_ntop(c->family, c->addr, a, sizeof(a));
+			snprintf(spec, sizeof(spec), "%s/%u", a, (unsigned)c->prefix);
+			pc_buf_puts(b, "      - ");
+			policy_emit_str(b, spec);
+			if (c->spec && strcmp(c->spec, spec) != 0) {
+				pc_buf_puts(b, "  # ");
+				policy_emit_comment_text(b, c->spec);
+			}
+			pc_buf_puts(b, "\n");
+		}
+	}
 	if (net->upstream_ca)
 		emit_kv(b, 4, "upstream_ca", net->upstream_ca);
 	emit_kv(b, 4, "enforcement", enforcement_name(net->enforcement));
@@ -125,7 +145,7 @@ static void emit_credentials(struct pc_buf *b, const struct policy *p)
 	for (size_t i = 0; i < p->n_credentials; i++) {
 		const struct pc_credential *c = &p->credentials[i];
 		pc_buf_puts(b, "  - name: ");
-		emit_str(b, c->name);
+		policy_emit_str(b, c->name);
 		pc_buf_puts(b, "\n");
 		emit_flow(b, 4, "host", c->hosts);
 		if (c->header)
@@ -259,7 +279,7 @@ void policy_emit_body(const struct policy *p, struct pc_buf *b)
 void policy_emit_yaml(const struct policy *p, struct pc_buf *out)
 {
 	pc_buf_puts(out, "# effective policy of ");
-	emit_comment_text(out, p->file ? p->file : "(unnamed)");
+	policy_emit_comment_text(out, p->file ? p->file : "(unnamed)");
 	pc_buf_printf(out, " (sha256 %s)\n", p->hash[0] ? p->hash : "unknown");
 	policy_emit_body(p, out);
 }

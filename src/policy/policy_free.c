@@ -27,6 +27,9 @@ void policy_free(struct policy *p)
 	free(p->net.upstream_ca);
 	rules_free(p->net.allow, p->net.n_allow);
 	rules_free(p->net.deny, p->net.n_deny);
+	for (size_t i = 0; i < p->net.n_allow_private; i++)
+		free(p->net.allow_private[i].spec);
+	free(p->net.allow_private);
 	for (size_t i = 0; i < p->n_credentials; i++) {
 		struct pc_credential *c = &p->credentials[i];
 		free(c->name);

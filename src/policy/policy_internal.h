@@ -11,6 +11,8 @@
 
 #include "policy/policy.h"
 
+#include <netinet/in.h>
+
 #define PC_POLICY_MAX_BYTES (1024 * 1024)
 #define PC_POLICY_MAX_DEPTH 64
 #define PC_POLICY_BUILTIN   "<built-in default>"
@@ -82,8 +84,14 @@ int get_seq_items(struct pctx *c, const struct ynode *n, const char *accepted,
 
 bool valid_env_name(const char *s);
 bool valid_hostname(const char *s);
-/* NULL when valid, else what is wrong with the host pattern. */
+/* NULL when valid, else what is wrong with the host pattern. IPv6
+ * literals (bare or in brackets) are valid. */
 const char *host_pattern_problem(const char *s);
+/* Is s an IPv6 literal, bare or in brackets? */
+bool ipv6_literal(const char *s, struct in6_addr *out);
+/* Parse an address or CIDR ("10.1.0.0/16", "::1"): 0, or -EINVAL with
+ * what is wrong in `why`. */
+int cidr_parse(const char *s, struct pc_cidr *out, char *why, size_t n);
 /* Normalise an absolute (or "**"-led) path in place: no "//", no ".", no
  * trailing slash. Returns -EINVAL when a ".." component is present. */
 int path_normalise(char *p);
@@ -93,6 +101,8 @@ int path_normalise(char *p);
 int parse_network(struct pctx *c, const struct ynode *n, struct policy *p);
 int parse_credentials(struct pctx *c, const struct ynode *n, struct policy *p);
 int parse_approvals(struct pctx *c, const struct ynode *n, struct policy *p);
+/* The methods a rule may name, in the order they are written back. */
+extern const char *const policy_http_methods[];
 
 /* ---- defaults and validation across sections --------------------------- */
 
@@ -108,8 +118,18 @@ int policy_cross_check(struct pctx *c, struct policy *p);
 /* Does a deny pattern cover `path` or one of its parents? */
 bool policy_denies(const char *pattern, const char *path);
 
+/* ---- egress (policy_egress.c) ------------------------------------------ */
+
+/* Could a server read this request path (len bytes, no query) as another
+ * path than a glob sees? Such paths never satisfy an allow rule's paths. */
+bool egress_path_ambiguous(const char *path, size_t len);
+
 /* ---- emission ---------------------------------------------------------- */
 
+/* s as a YAML scalar: plain when that reads back the same, else quoted. */
+void policy_emit_str(struct pc_buf *b, const char *s);
+/* s inside a YAML comment: control characters shown as '?'. */
+void policy_emit_comment_text(struct pc_buf *b, const char *s);
 /* The policy without the header comment (hashed for the built-in default). */
 void policy_emit_body(const struct policy *p, struct pc_buf *out);
 void policy_hash_text(const char *text, size_t len, char out[65]);

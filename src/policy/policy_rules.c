@@ -1,11 +1,12 @@
 /* policy: network (egress allow and deny rules), credentials, approvals. */
 #include "policy/policy_internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *const http_methods[] = {"GET",   "HEAD",   "POST",	 "PUT",
+const char *const policy_http_methods[] = {"GET",   "HEAD",   "POST",	 "PUT",
 					   "PATCH", "DELETE", "OPTIONS", NULL};
 #define METHODS_ACCEPTED "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS; upper case"
 
@@ -20,6 +21,11 @@ static int parse_host(struct pctx *c, const struct ynode *n, char **out)
 	if (problem)
 		return perr(c, n->at, "'%.200s' is not a host pattern: %s (%s)", s, problem,
 			    accepted);
+	struct in6_addr a6;
+	char canon[INET6_ADDRSTRLEN];
+	/* IPv6 is held in one spelling so that matching compares strings. */
+	if (ipv6_literal(s, &a6) && inet_ntop(AF_INET6, &a6, canon, sizeof(canon)))
+		s = canon;
 	*out = pc_xstrdup(s);
 	return 0;
 }
@@ -61,8 +67,8 @@ static int parse_str_list(struct pctx *c, const struct ynode *n, const char *key
 
 static int check_method(struct pctx *c, const struct ynode *item, const char *s)
 {
-	for (size_t i = 0; http_methods[i]; i++)
-		if (strcmp(s, http_methods[i]) == 0)
+	for (size_t i = 0; policy_http_methods[i]; i++)
+		if (strcmp(s, policy_http_methods[i]) == 0)
 			return 0;
 	return perr(c, item->at, "'%.100s' is not an HTTP method (%s)", s, METHODS_ACCEPTED);
 }
@@ -99,7 +105,8 @@ static int check_approver(struct pctx *c, const struct ynode *item, const char *
 		    "'%.100s' is not an approver (a user name such as alice, or group:NAME)", s);
 }
 
-static int parse_ports(struct pctx *c, const struct ynode *n, struct pc_net_rule *rule)
+static int parse_ports(struct pctx *c, const struct ynode *n, bool is_deny,
+		       struct pc_net_rule *rule)
 {
 	static const char accepted[] = "a list of ports 1-65535, e.g. [443] or [80, 443]";
 	size_t old = pctx_key(c, "ports");
@@ -109,10 +116,9 @@ static int parse_ports(struct pctx *c, const struct ynode *n, struct pc_net_rule
 	if (r < 0)
 		return r;
 	if (k == 0)
-		return perr(
-			c, n->at,
-			"an empty list would allow no port (%s; leave ports out for 80 and 443)",
-			accepted);
+		return perr(c, n->at, "an empty list would %s no port (%s; leave ports out for %s)",
+			    is_deny ? "deny" : "allow", accepted,
+			    is_deny ? "any port" : "80 and 443");
 	free(rule->ports);
 	rule->ports = pc_xcalloc(k, sizeof(*rule->ports));
 	rule->n_ports = 0;
@@ -134,7 +140,7 @@ static int parse_ports(struct pctx *c, const struct ynode *n, struct pc_net_rule
 	return 0;
 }
 
-static int parse_rule(struct pctx *c, const struct ynode *n, enum pc_enforcement dflt,
+static int parse_rule(struct pctx *c, const struct ynode *n, bool is_deny, enum pc_enforcement dflt,
 		      struct pc_net_rule *rule)
 {
 	static const char *const keys[] = {"host",   "ports",	    "methods", "paths",
@@ -149,10 +155,12 @@ static int parse_rule(struct pctx *c, const struct ynode *n, enum pc_enforcement
 		return r;
 	rule->at = n->at;
 	rule->enforcement = dflt;
-	rule->ports = pc_xcalloc(2, sizeof(*rule->ports));
-	rule->ports[0] = 80;
-	rule->ports[1] = 443;
-	rule->n_ports = 2;
+	if (!is_deny) { /* a deny rule without ports: stays NULL, any port */
+		rule->ports = pc_xcalloc(2, sizeof(*rule->ports));
+		rule->ports[0] = 80;
+		rule->ports[1] = 443;
+		rule->n_ports = 2;
+	}
 	const struct ynode *v = ynode_get(n, "host");
 	size_t old = pctx_key(c, "host");
 	if (!v)
@@ -161,7 +169,7 @@ static int parse_rule(struct pctx *c, const struct ynode *n, enum pc_enforcement
 	if (r < 0)
 		return r;
 	pctx_pop(c, old);
-	if ((v = ynode_get(n, "ports")) && (r = parse_ports(c, v, rule)) < 0)
+	if ((v = ynode_get(n, "ports")) && (r = parse_ports(c, v, is_deny, rule)) < 0)
 		return r;
 	if ((v = ynode_get(n, "methods")) &&
 	    (r = parse_str_list(c, v, "methods", METHODS_ACCEPTED,
@@ -216,7 +224,7 @@ static int parse_rules(struct pctx *c, const struct ynode *n, const char *key,
 	for (size_t i = 0; i < k; i++) {
 		size_t o = pctx_index(c, i);
 		*count = i + 1;
-		r = parse_rule(c, items[i], dflt, &(*out)[i]);
+		r = parse_rule(c, items[i], strcmp(key, "deny") == 0, dflt, &(*out)[i]);
 		if (r < 0)
 			return r;
 		pctx_pop(c, o);
@@ -243,13 +251,54 @@ static int parse_upstream_ca(struct pctx *c, const struct ynode *n, struct polic
 	return 0;
 }
 
+static int parse_allow_private(struct pctx *c, const struct ynode *n, struct pc_net_policy *net)
+{
+	static const char accepted[] = "a list of addresses or networks, e.g. [127.0.0.1/32, "
+				       "\"fd00::/8\"]";
+	size_t old = pctx_key(c, "allow_private");
+	struct ynode *const *items;
+	size_t k;
+	int r = get_seq_items(c, n, accepted, &items, &k);
+	if (r < 0)
+		return r;
+	net->allow_private = pc_xcalloc(k, sizeof(*net->allow_private));
+	for (size_t i = 0; i < k; i++) {
+		size_t o = pctx_index(c, i);
+		const char *s;
+		char why[256];
+		r = get_str(c, items[i], accepted, &s);
+		if (r < 0)
+			return r;
+		struct pc_cidr cidr;
+		if (cidr_parse(s, &cidr, why, sizeof(why)) < 0)
+			return perr(c, items[i]->at, "%s (%s)", why, accepted);
+		for (size_t j = 0; j < i; j++) {
+			const struct pc_cidr *d = &net->allow_private[j];
+			if (d->family == cidr.family && d->prefix == cidr.prefix &&
+			    memcmp(d->addr, cidr.addr, sizeof(d->addr)) == 0)
+				return perr(c, items[i]->at,
+					    "%.100s is already listed at line %d (each once)", s,
+					    d->at.line);
+		}
+		cidr.spec = pc_xstrdup(s);
+		cidr.at = items[i]->at;
+		net->allow_private[net->n_allow_private++] = cidr;
+		pctx_pop(c, o);
+	}
+	pctx_pop(c, old);
+	return 0;
+}
+
 static int parse_egress(struct pctx *c, const struct ynode *n, struct policy *p)
 {
-	static const char *const keys[] = {"default", "deny_private", "upstream_ca", "enforcement",
-					   "allow",   "deny",	      NULL};
+	static const char *const keys[] = {
+		"default",     "deny_private", "allow_private", "upstream_ca",
+		"enforcement", "allow",	       "deny",		NULL};
 	static const char *const defaults[] = {"deny", NULL};
 	static const char *const enforcements[] = {"enforce", "audit", NULL};
-	int r = check_map(c, n, "default, deny_private, upstream_ca, enforcement, allow, deny");
+	int r = check_map(c, n,
+			  "default, deny_private, allow_private, upstream_ca, enforcement, allow, "
+			  "deny");
 	if (r < 0)
 		return r;
 	r = check_keys(c, n, keys);
@@ -279,6 +328,8 @@ static int parse_egress(struct pctx *c, const struct ynode *n, struct policy *p)
 			return r;
 		pctx_pop(c, old);
 	}
+	if ((v = ynode_get(n, "allow_private")) && (r = parse_allow_private(c, v, net)) < 0)
+		return r;
 	if ((v = ynode_get(n, "upstream_ca"))) {
 		size_t old = pctx_key(c, "upstream_ca");
 		r = parse_upstream_ca(c, v, p);

@@ -122,6 +122,26 @@ BAD = [
      "4:20", "process.seccomp.deny[1]", "ptrace"),
     ("landlock", "version: 1\nprocess:\n  landlock: sometimes\n",
      "3:13", "process.landlock", "best_effort | required | off"),
+    ("allow-private-host-bits",
+     "version: 1\nnetwork:\n  egress:\n    allow_private: [10.1.2.3/16]\n",
+     "4:21", "network.egress.allow_private[0]",
+     "10.1.2.3/16 has host bits set: did you mean 10.1.0.0/16?"),
+    ("allow-private-prefix",
+     "version: 1\nnetwork:\n  egress:\n    allow_private:\n      - 127.0.0.1/33\n",
+     "5:9", "network.egress.allow_private[0]", "the prefix length is a number 1-32"),
+    ("allow-private-name",
+     "version: 1\nnetwork:\n  egress:\n    allow_private: [localhost]\n",
+     "4:21", "network.egress.allow_private[0]", "not an IP address or network"),
+    ("allow-private-everything",
+     "version: 1\nnetwork:\n  egress:\n    allow_private: [\"::/0\"]\n",
+     "4:21", "network.egress.allow_private[0]", "set deny_private: false instead"),
+    ("deny-empty-ports",
+     "version: 1\nnetwork:\n  egress:\n    deny:\n      - host: a.example.com\n"
+     "        ports: []\n",
+     "6:16", "network.egress.deny[0].ports", "leave ports out for any port"),
+    ("host-ipv4-octal",
+     "version: 1\nnetwork:\n  egress:\n    allow:\n      - host: 010.0.0.1\n",
+     "5:15", "network.egress.allow[0].host", "four decimal numbers"),
 ]
 
 IDS = [b[0] for b in BAD]
@@ -345,3 +365,155 @@ def test_bad_usage(host, args):
     assert r.returncode == 2
     assert r.stdout == ""
     assert "usage: pincer policy" in r.stderr
+
+
+def test_deny_rule_without_ports_means_any_port(host):
+    """A deny rule without ports: covers every port, and the effective
+    policy says so by leaving ports out; allow rules still get 80, 443."""
+    path = host.policy("version: 1\nnetwork:\n  egress:\n    allow_private:\n"
+                       "      - 127.0.0.1\n      - \"fd00::/8\"\n    allow:\n"
+                       "      - host: \"*.example.com\"\n      - host: \"[FD00::1]\"\n"
+                       "    deny:\n      - host: bad.example.com\n")
+    r = host.pincer("policy", "check", str(path))
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    assert ("    deny:\n      - host: bad.example.com\n        enforcement: enforce\n"
+            in text), text
+    assert ("      - host: \"*.example.com\"\n        ports: [80, 443]\n" in text), text
+    assert '      - host: "fd00::1"\n' in text, text
+    assert ("    allow_private:\n      - 127.0.0.1/32  # 127.0.0.1\n"
+            "      - \"fd00::/8\"\n" in text), text
+    again = host.write("again.yaml", text)
+    r2 = host.pincer("policy", "check", str(again))
+    assert r2.returncode == 0, r2.stderr
+    assert body(r2.stdout) == body(text)
+
+
+# ---- pincer policy suggest ------------------------------------------------------
+
+GEN = Path(PINCER).resolve().parent / "tests" / "unit" / "policy" / "egress-log-gen"
+
+# TYPE AGENT RUN DECISION WHY PROTO HOST PORT METHOD PATH REASON (see egress_log_gen.c)
+RECORDS = [
+    ("run.start", "coder", "run-aaaa1111", "-", "-", "-", "-", "0", "-", "-", "started"),
+    ("egress", "coder", "run-aaaa1111", "deny", "not-allowed", "connect", "api.example.com",
+     "443", "-", "-", "egress denied: host api.example.com port 443 not in allowlist"),
+    ("egress", "coder", "run-aaaa1111", "deny", "not-allowed", "connect", "api.example.com",
+     "443", "-", "-", "egress denied: host api.example.com port 443 not in allowlist"),
+] + [
+    ("egress", "coder", "run-aaaa1111", "would-deny", "not-allowed", "http",
+     "crm.example.com", "80", "GET", f"/api/users/{i}?page=2",
+     f"would deny: GET /api/users/{i} on crm.example.com port 80 ...")
+    for i in range(5)
+] + [
+    ("egress", "coder", "run-aaaa1111", "deny", "not-allowed", "http", "crm.example.com",
+     "80", "POST", "/api/deals", "egress denied: POST /api/deals ..."),
+    ("egress", "coder", "run-aaaa1111", "allow", "-", "connect", "ok.example.com", "443",
+     "-", "-", "egress allowed: host ok.example.com port 443 by /p.yaml:5"),
+    ("egress", "coder", "run-aaaa1111", "deny", "private-address", "connect",
+     "metadata.example.com", "80", "-", "-",
+     "egress denied: metadata.example.com resolves to 169.254.169.254, a private address"),
+    ("egress", "coder", "run-aaaa1111", "deny", "deny-rule", "connect", "gist.github.com",
+     "443", "-", "-", "egress denied: host gist.github.com port 443 matches deny rule "
+     "/p.yaml:9"),
+    ("egress", "reviewer", "run-bbbb2222", "deny", "not-allowed", "socks5",
+     "other.example.org", "8443", "-", "-", "egress denied: host other.example.org ..."),
+]
+
+
+def make_log(ident, records, name="audit.jsonl"):
+    assert GEN.exists(), f"{GEN} is built with pincer (tests/unit/policy/meson.build)"
+    path = ident.work / name
+    text = "".join("\t".join(r) + "\n" for r in records)
+    subprocess.run([str(GEN), str(path)], input=text, text=True, check=True)
+    return path
+
+
+def test_suggest_turns_denials_into_allow_entries(host):
+    log = make_log(host, RECORDS)
+    r = host.pincer("policy", "suggest", str(log))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.startswith(f"# Suggested by 'pincer policy suggest' from {log}:\n"), out
+    assert ("# 11 denied egress attempts, 5 would-deny (enforcement: audit), from 2 runs "
+            "(--run RUNID for one).\n# The entries below would admit 9 of them." in out), out
+    assert ("      - host: api.example.com  # 2 denied connections (connect)\n"
+            "        ports: [443]\n" in out), out
+    assert ("      - host: crm.example.com  # 6 denied plain HTTP requests on 6 paths\n"
+            "        ports: [80]\n        methods: [GET, POST]\n"
+            "        paths: [/api/deals, \"/api/users/**\"]\n" in out), out
+    assert "      - host: other.example.org" in out
+    assert "ok.example.com" not in out  # allowed: nothing to suggest
+    assert "# Not fixable by an allow entry (2 denials):\n" in out
+    assert ("#   metadata.example.com port 80, 1 time: a private address (deny_private)"
+            in out), out
+    assert "#   gist.github.com port 443, 1 time: a deny rule blocks it" in out
+    assert not [l for l in out.splitlines() if l and not l.startswith(("#", "      "))]
+
+    # pasted under allow:, the policy validates and holds the entries
+    policy = host.policy("version: 1\nnetwork:\n  egress:\n    allow:\n" + out,
+                         name="suggested.yaml")
+    c = host.pincer("policy", "check", str(policy))
+    assert c.returncode == 0, c.stderr + out
+    assert '        paths: [/api/deals, "/api/users/**"]' in c.stdout.splitlines()
+    assert "      - host: other.example.org" in c.stdout.splitlines()
+
+
+def test_suggest_filters_by_run_and_agent(host):
+    log = make_log(host, RECORDS)
+    r = host.pincer("policy", "suggest", str(log), "--run", "run-bbbb")
+    assert r.returncode == 0, r.stderr
+    assert f"from {log} for run run-bbbb:" in r.stdout
+    assert "other.example.org" in r.stdout and "crm.example.com" not in r.stdout
+    assert "Not fixable" not in r.stdout
+    r = host.pincer("policy", "suggest", "--agent", "coder", str(log))
+    assert r.returncode == 0, r.stderr
+    assert "crm.example.com" in r.stdout and "other.example.org" not in r.stdout
+    r = host.pincer("policy", "suggest", str(log), "--agent", "nobody")
+    assert r.returncode == 0
+    assert r.stdout == ""
+    assert "no denied egress in" in r.stderr and "agent nobody" in r.stderr
+
+
+def test_suggest_no_denials(host):
+    log = make_log(host, RECORDS[:1] + [r for r in RECORDS if r[3] == "allow"])
+    r = host.pincer("policy", "suggest", str(log))
+    assert r.returncode == 0
+    assert r.stdout == ""
+    assert r.stderr == (f"pincer: no denied egress in {log} (2 records read): "
+                        "nothing to suggest\n")
+    empty = host.write("empty.jsonl", "")
+    r = host.pincer("policy", "suggest", str(empty))
+    assert r.returncode == 0 and r.stdout == ""
+    assert "holds no audit records" in r.stderr
+
+
+def test_suggest_bad_files(host):
+    r = host.pincer("policy", "suggest", str(host.work / "nope.jsonl"))
+    assert r.returncode == 2 and r.stdout == ""
+    assert "nope.jsonl" in r.stderr and "No such file" in r.stderr
+    notlog = host.policy("version: 1\n", name="policy.yaml")
+    r = host.pincer("policy", "suggest", str(notlog))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith(f"pincer: {notlog} is not an audit log (line 1: "), r.stderr
+    r = host.pincer("policy", "suggest", str(host.work))
+    assert r.returncode == 2 and "not a regular file" in r.stderr
+
+
+def test_suggest_help(host):
+    r = host.pincer("policy", "suggest", "--help")
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout.startswith("usage: pincer policy suggest AUDITFILE [--run RUNID]")
+    assert "example" in r.stdout and "enforcement: audit" in r.stdout
+    r = host.pincer("policy", "--help")
+    assert "pincer policy suggest AUDITFILE" in r.stdout
+
+
+@pytest.mark.parametrize("args", [("policy", "suggest"), ("policy", "suggest", "--frob", "x"),
+                                  ("policy", "suggest", "a.jsonl", "b.jsonl"),
+                                  ("policy", "suggest", "a.jsonl", "--run")])
+def test_suggest_bad_usage(host, args):
+    r = host.pincer(*args)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert "usage: pincer policy suggest" in r.stderr

@@ -1,0 +1,347 @@
+/* policy: the egress decision for one connection or request, and the
+ * allow_private exceptions to deny_private. Pure: no I/O, no allocation
+ * unless the path carries a query. The gate calls it for every attempt and
+ * writes the reason into the audit log and the 403 it answers with. */
+#include "policy/policy_internal.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+/* A host made comparable: lower case, one trailing dot dropped, IP
+ * literals in one spelling (IPv4 as the resolver would read it, IPv6
+ * canonical, IPv4-mapped IPv6 as IPv4). */
+struct chost {
+	char name[256];
+	bool is_ip;
+};
+
+static bool host_canon(const char *s, struct chost *h)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n > 0 && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= sizeof(h->name))
+		return false;
+	char tmp[sizeof(h->name)];
+	for (size_t i = 0; i < n; i++)
+		tmp[i] = (char)tolower((unsigned char)s[i]);
+	tmp[n] = '\0';
+	struct in_addr a4;
+	struct in6_addr a6;
+	h->is_ip = true;
+	if (inet_aton(tmp, &a4)) { /* "127.1" and "0x7f.0.0.1" reach 127.0.0.1 too */
+		inet_ntop(AF_INET, &a4, h->name, sizeof(h->name));
+		return true;
+	}
+	if (ipv6_literal(tmp, &a6)) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6))
+			inet_ntop(AF_INET, &a6.s6_addr[12], h->name, sizeof(h->name));
+		else
+			inet_ntop(AF_INET6, &a6, h->name, sizeof(h->name));
+		return true;
+	}
+	h->is_ip = false;
+	memcpy(h->name, tmp, n + 1);
+	return true;
+}
+
+/* Exact, or "*.example.com" for any subdomain (not example.com itself).
+ * Wildcards cover names only, never IP literals. */
+static bool host_matches(const char *pattern, const struct chost *h)
+{
+	if (pattern[0] == '*' && pattern[1] == '.') {
+		size_t pl = strlen(pattern + 1), hl = strlen(h->name);
+		return !h->is_ip && hl > pl && strcasecmp(h->name + hl - pl, pattern + 1) == 0;
+	}
+	struct chost r;
+	return host_canon(pattern, &r) && r.is_ip == h->is_ip && strcmp(r.name, h->name) == 0;
+}
+
+static bool port_matches(const struct pc_net_rule *r, uint16_t port)
+{
+	if (r->n_ports == 0)
+		return true; /* a deny rule without ports */
+	for (size_t i = 0; i < r->n_ports; i++)
+		if (r->ports[i] == port)
+			return true;
+	return false;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Could a server read this path as another one than the glob sees? Dot
+ * segments (raw or %2e), empty segments ("//admin"), ';' parameters,
+ * backslashes, escapes of unreserved characters or of '/' (servers decode
+ * them), bad escapes and control bytes. Such a path never satisfies an
+ * allow rule's paths and always meets a deny rule's: the safe side. */
+bool egress_path_ambiguous(const char *p, size_t len)
+{
+	if (len == 0 || p[0] != '/')
+		return true;
+	size_t dots = 0, seg_len = 0;
+	/* i == len stands for a closing '/' so that the last segment is seen */
+	for (size_t i = 1; i <= len; i++) {
+		char c = i < len ? p[i] : '/';
+		if (c == '/') {
+			if (seg_len == 0 && i < len)
+				return true; /* "//" */
+			if (seg_len > 0 && dots == seg_len && seg_len <= 2)
+				return true; /* "." or ".." */
+			dots = seg_len = 0;
+			continue;
+		}
+		if (c == ';' || c == '\\' || (unsigned char)c < 0x20 || c == 0x7f)
+			return true;
+		if (c == '%') {
+			if (i + 2 >= len)
+				return true;
+			int a = hexval(p[i + 1]), b = hexval(p[i + 2]);
+			if (a < 0 || b < 0)
+				return true;
+			unsigned char v = (unsigned char)(a * 16 + b);
+			if (isalnum(v) || (v && strchr("-._~/\\;", v)) || v < 0x20 || v == 0x7f)
+				return true;
+			i += 2;
+		}
+		seg_len++;
+		dots += c == '.';
+	}
+	return false;
+}
+
+enum l7 { L7_NO, L7_YES, L7_UNSEEN, L7_AMBIGUOUS };
+
+/* Does the request satisfy the rule's methods and paths? UNSEEN: the rule
+ * names some and the request's are not known (a tunnel). */
+static enum l7 l7_match(const struct pc_net_rule *r, const char *method, const char *path)
+{
+	enum l7 t = L7_YES;
+	if (r->methods) {
+		if (!method)
+			t = L7_UNSEEN;
+		else if (!pc_strv_contains(r->methods, method))
+			return L7_NO;
+	}
+	if (!r->paths)
+		return t;
+	if (!path)
+		return L7_UNSEEN;
+	size_t len = strcspn(path, "?");
+	if (egress_path_ambiguous(path, len))
+		return t == L7_UNSEEN ? L7_UNSEEN : L7_AMBIGUOUS;
+	_cleanup_free_ char *bare = path[len] ? pc_xstrndup(path, len) : NULL;
+	for (size_t i = 0; r->paths[i]; i++)
+		if (policy_glob_match(r->paths[i], bare ? bare : path))
+			return t;
+	return L7_NO;
+}
+
+/* ---- reasons ------------------------------------------------------------ */
+
+static const char *file_shown(const struct policy *p)
+{
+	const char *f = p->file ? p->file : "(unnamed)";
+	const char *slash = strrchr(f, '/');
+	return strlen(f) <= 150 || !slash ? f : slash + 1;
+}
+
+/* snprintf that may cut: reasons are bounded, and the cut is visible. */
+static void put(char *out, size_t n, const char *fmt, ...) _printf_(3, 4);
+
+static void put(char *out, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int w = vsnprintf(out, n, fmt, ap);
+	va_end(ap);
+	if (w >= 0 && (size_t)w >= n && n > 4)
+		memcpy(out + n - 4, "...", 4);
+}
+
+static void join(char *out, size_t n, char *const *v)
+{
+	size_t l = 0;
+	out[0] = '\0';
+	for (size_t i = 0; v[i] && l < n; i++) {
+		put(out + l, n - l, "%s%s", i ? ", " : "", v[i]);
+		l += strlen(out + l);
+	}
+}
+
+/* "GET on /api/[**]", "requests on /v1/[*]", "DELETE" (brackets left out). */
+static void l7_text(const struct pc_net_rule *r, char *out, size_t n)
+{
+	char m[96] = "requests", p[128] = "";
+	if (r->methods)
+		join(m, sizeof(m), r->methods);
+	if (r->paths)
+		join(p, sizeof(p), r->paths);
+	put(out, n, "%s%s%s", m, r->paths ? " on " : "", p);
+}
+
+/* Only printable ASCII leaves: reasons go into HTTP headers and terminals. */
+static void clean(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
+static const char ambiguous_text[] =
+	"the path has dot segments, '//', ';' or escapes a server may read as another path";
+
+void policy_egress_decide(const struct policy *p, const char *host, uint16_t port,
+			  const char *method, const char *path, struct pc_egress_decision *d)
+{
+	const struct pc_net_policy *net = &p->net;
+	memset(d, 0, sizeof(*d));
+	struct chost h;
+	bool named = host_canon(host, &h);
+	if (!named)
+		snprintf(h.name, sizeof(h.name), "%s", host && *host ? "(too long)" : "(none)");
+
+	char what[320];
+	if (method && path)
+		put(what, sizeof(what), "%.20s %.120s on %.120s port %u", method, path, h.name,
+		    (unsigned)port);
+	else
+		put(what, sizeof(what), "host %.120s port %u", h.name, (unsigned)port);
+
+	const struct pc_net_rule *miss = NULL; /* allow rule whose methods/paths failed */
+	enum l7 miss_kind = L7_NO;
+	char l7[240];
+
+	for (size_t i = 0; named && i < net->n_deny; i++) {
+		const struct pc_net_rule *r = &net->deny[i];
+		if (!host_matches(r->host, &h) || !port_matches(r, port))
+			continue;
+		enum l7 m = l7_match(r, method, path);
+		if (m == L7_NO)
+			continue;
+		d->rule = r;
+		d->by_deny_rule = true;
+		put(d->rule_at, sizeof(d->rule_at), "%s:%d", file_shown(p), r->at.line);
+		bool audit = r->enforcement == PC_ENFORCE_AUDIT_ONLY;
+		d->verdict = audit ? PC_EGRESS_WOULD_DENY : PC_EGRESS_DENY;
+		const char *pre = audit ? "would deny: " : "egress denied: ";
+		l7_text(r, l7, sizeof(l7));
+		if (m == L7_UNSEEN)
+			put(d->reason, sizeof(d->reason),
+			    "%s%s matches deny rule %s, which denies %s: a tunnel could carry "
+			    "them and its requests cannot be seen",
+			    pre, what, d->rule_at, l7);
+		else if (m == L7_AMBIGUOUS)
+			put(d->reason, sizeof(d->reason), "%s%s matches deny rule %s (%s): %s", pre,
+			    what, d->rule_at, l7, ambiguous_text);
+		else
+			put(d->reason, sizeof(d->reason), "%s%s matches deny rule %s", pre, what,
+			    d->rule_at);
+		goto out;
+	}
+
+	const struct pc_net_rule *other_port = NULL;
+	for (size_t i = 0; named && i < net->n_allow; i++) {
+		const struct pc_net_rule *r = &net->allow[i];
+		if (!host_matches(r->host, &h))
+			continue;
+		if (!port_matches(r, port)) {
+			if (!other_port)
+				other_port = r;
+			continue;
+		}
+		enum l7 m = l7_match(r, method, path);
+		if (m == L7_YES) {
+			d->verdict = PC_EGRESS_ALLOW;
+			d->rule = r;
+			put(d->rule_at, sizeof(d->rule_at), "%s:%d", file_shown(p), r->at.line);
+			put(d->reason, sizeof(d->reason), "egress allowed: %s by %s", what,
+			    d->rule_at);
+			goto out;
+		}
+		if (!miss) { /* a later rule for the same host may still allow it */
+			miss = r;
+			miss_kind = m;
+		}
+	}
+
+	if (miss) {
+		d->rule = miss;
+		put(d->rule_at, sizeof(d->rule_at), "%s:%d", file_shown(p), miss->at.line);
+		bool audit = miss->enforcement == PC_ENFORCE_AUDIT_ONLY;
+		d->verdict = audit ? PC_EGRESS_WOULD_DENY : PC_EGRESS_DENY;
+		const char *pre = audit ? "would deny: " : "egress denied: ";
+		l7_text(miss, l7, sizeof(l7));
+		const char *tail = miss_kind == L7_UNSEEN
+					   ? ", which cannot be checked inside an encrypted tunnel "
+					     "(TLS interception comes with credentials)"
+				   : miss_kind == L7_AMBIGUOUS ? "; "
+							       : "";
+		put(d->reason, sizeof(d->reason), "%s%s: %s allows only %s for %s%s%s", pre, what,
+		    d->rule_at, l7, miss->host, tail,
+		    miss_kind == L7_AMBIGUOUS ? ambiguous_text : "");
+		goto out;
+	}
+
+	put(d->rule_at, sizeof(d->rule_at), "no rule allows it");
+	bool audit = net->enforcement == PC_ENFORCE_AUDIT_ONLY;
+	d->verdict = audit ? PC_EGRESS_WOULD_DENY : PC_EGRESS_DENY;
+	const char *pre = audit ? "would deny: " : "egress denied: ";
+	if (other_port) {
+		char ports[96] = "";
+		size_t l = 0;
+		for (size_t i = 0; i < other_port->n_ports && l < sizeof(ports) - 8; i++)
+			l += (size_t)snprintf(ports + l, sizeof(ports) - l, "%s%u", i ? ", " : "",
+					      (unsigned)other_port->ports[i]);
+		put(d->reason, sizeof(d->reason),
+		    "%shost %.120s port %u not in allowlist: %s:%d allows it on port%s %s "
+		    "only",
+		    pre, h.name, (unsigned)port, file_shown(p), other_port->at.line,
+		    other_port->n_ports > 1 ? "s" : "", ports);
+	} else {
+		put(d->reason, sizeof(d->reason),
+		    "%shost %.120s port %u not in allowlist (policy %s)", pre, h.name,
+		    (unsigned)port, file_shown(p));
+	}
+out:
+	clean(d->reason);
+	clean(d->rule_at);
+}
+
+bool policy_private_allowed(const struct policy *p, const struct sockaddr *sa)
+{
+	const uint8_t *a;
+	int family;
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+		family = AF_INET;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 =
+			&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		family = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+		a = family == AF_INET ? &a6->s6_addr[12] : a6->s6_addr;
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < p->net.n_allow_private; i++) {
+		const struct pc_cidr *c = &p->net.allow_private[i];
+		if (c->family != family)
+			continue;
+		unsigned full = c->prefix / 8, rest = c->prefix % 8;
+		if (memcmp(a, c->addr, full) != 0)
+			continue;
+		if (rest && ((a[full] ^ c->addr[full]) & (uint8_t)(0xff00u >> rest)))
+			continue;
+		return true;
+	}
+	return false;
+}
