@@ -8,7 +8,7 @@ PINCER  := $(BUILD)/pincer
 # Debian packages: to build, to run the tests, to run the benchmarks.
 BUILD_DEPS := gcc pkg-config meson ninja-build libyaml-dev libssl-dev libseccomp-dev
 TEST_DEPS  := python3-pytest curl git iproute2 util-linux passwd procps
-BENCH_DEPS := hyperfine bubblewrap firejail
+BENCH_DEPS := hyperfine bubblewrap firejail nginx squid tinyproxy openssl
 
 .PHONY: all build deps test-deps bench-deps demo test unit e2e bench asan clean format
 
@@ -54,6 +54,7 @@ test: build test-deps unit e2e asan
 bench: build bench-deps
 	bench/startup $(PINCER)
 	bench/overhead $(PINCER)
+	bench/gate $(PINCER)
 
 # ASan + UBSan build running the same tests.
 asan: deps test-deps
