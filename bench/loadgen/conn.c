@@ -508,10 +508,13 @@ void loop_once(struct worker *w, int ms)
 	uint64_t tmo = (uint64_t)(w->o->timeout * 1e9);
 	for (int i = 0; i < w->nconns; i++) {
 		struct conn *c = &w->conns[i];
-		if (c->st == S_WAIT && now >= c->retry_at && may_issue(w))
-			conn_start(c);
-		else if (c->st != S_OFF && c->st != S_WAIT && c->st != S_IDLE &&
-			 now - c->t_op > tmo)
+		if (c->st == S_WAIT && now >= c->retry_at) {
+			if (may_issue(w))
+				conn_start(c);
+			else
+				c->st = S_OFF;
+		} else if (c->st != S_OFF && c->st != S_WAIT && c->st != S_IDLE &&
+			   now - c->t_op > tmo)
 			conn_fail(c, "no progress for %.1f s", w->o->timeout);
 	}
 }
