@@ -277,3 +277,154 @@ enum pc_socks_result pc_socks5_request_parse(const uint8_t *buf, size_t len,
  * Returns the length written (10 or 22). */
 size_t pc_socks5_reply(uint8_t out[PC_SOCKS5_REPLY_MAX], uint8_t rep, int bound_family,
 		       const void *bound_addr, uint16_t bound_port);
+
+/* ==== transparent capture: DNS responder and TLS SNI (dns.c, sni.c) ===== */
+
+#include <netinet/in.h>
+
+/* ---- DNS responder core (dns.c) ---------------------------------------- *
+ *
+ * Inside the sandbox a UDP socket on 127.0.0.1:53 receives the agent's
+ * queries; the gate hands each datagram to pc_dns_answer() and sends back
+ * what it writes. Every name gets a stable synthetic IPv4 address from
+ * 198.18.0.0/15 (RFC 2544 benchmarking space, never routed): 198.18.0.1,
+ * 198.18.0.2, ... in order of first query, up to 198.19.255.254 (the
+ * network address and the all-ones one are never handed out). A program
+ * that ignores the proxy variables then connects to that address, the
+ * connect is captured, and the gate maps the address back to the name with
+ * pc_dns_map_lookup(). A mapping lives as long as the map (one run).
+ *
+ * Answers (standard query: QR=0, OPCODE=0, exactly one question, class IN;
+ * ID, RD and the question's bytes are echoed, RA=1, AA=0, no EDNS OPT in
+ * the answer, which always fits 512 bytes):
+ *  - A: one answer with the synthetic address, TTL 60; the first A query
+ *    for a name allocates its address. AAAA: NOERROR without data (so
+ *    clients use IPv4). Other types (MX, TXT, HTTPS, ANY, ...): NOERROR
+ *    without data. None of these allocate.
+ *  - "localhost" and names under ".localhost" (RFC 6761): A 127.0.0.1,
+ *    AAAA ::1, never a synthetic address.
+ *  - PTR for d.c.18|19.198.in-addr.arpa of an allocated address: the name.
+ *    Any other PTR: NXDOMAIN (there is no reverse data).
+ *  - Wire-format errors are FORMERR: a compression pointer or an extended
+ *    label type in the question (not followed: refused), a name longer
+ *    than 255 octets on the wire (253 characters as text), QDCOUNT other
+ *    than 1, answer or authority records in a query. Their qname is "".
+ *  - A well-formed question for a name that no host can have is NXDOMAIN:
+ *    a label with bytes other than [A-Za-z0-9_-] (including '.' inside a
+ *    label), or an IP literal (a name inet_aton() accepts, or whose last
+ *    label is all digits: no top-level domain is numeric). The root name
+ *    ("." itself) is NOERROR without data.
+ *    NXDOMAIN rather than FORMERR because the query itself is valid DNS and
+ *    the answer is definite: resolvers stop there instead of retrying
+ *    another server or another EDNS setting. Such a qname is reported with
+ *    the offending bytes as '?'.
+ *  - Class other than IN (CHAOS "version.bind", ...): REFUSED. OPCODE
+ *    other than QUERY: NOTIMP. Map full on an A query for a new name:
+ *    SERVFAIL (the name is not answered, nothing else changes).
+ *  - No reply at all (return -1) for a datagram shorter than the 12-byte
+ *    header, a response (QR=1: never answer an answer), or a question
+ *    cut short by the end of the datagram (nothing to echo).
+ */
+
+#define PC_DNS_MAX_NAMES_DEFAULT 65536
+#define PC_DNS_MAX_NAMES_LIMIT	 131070 /* addresses in 198.18.0.0/15 less two */
+#define PC_DNS_TTL		 60
+
+#define PC_DNS_NOERROR	0
+#define PC_DNS_FORMERR	1
+#define PC_DNS_SERVFAIL 2
+#define PC_DNS_NXDOMAIN 3
+#define PC_DNS_NOTIMP	4
+#define PC_DNS_REFUSED	5
+
+#define PC_DNS_TYPE_A	 1
+#define PC_DNS_TYPE_PTR	 12
+#define PC_DNS_TYPE_AAAA 28
+
+struct pc_dns_map; /* name <-> synthetic address, one per run */
+
+/* max_names: 0 for the default; clamped to PC_DNS_MAX_NAMES_LIMIT. Memory
+ * grows with the names actually mapped (a name, a pointer and two hash
+ * slots each), never past max_names of them. Never NULL (aborts on OOM). */
+struct pc_dns_map *pc_dns_map_new(size_t max_names);
+void pc_dns_map_free(struct pc_dns_map *m);
+/* The address for a name (any case, one trailing dot allowed: stored
+ * lowercased without it), allocating the next free one for a new name.
+ * 0 on success, -EINVAL for a name pc_dns_answer() would not map (see
+ * above: bad bytes, too long, IP literal, localhost), -ENOSPC when full. */
+int pc_dns_map_name(struct pc_dns_map *m, const char *name, struct in_addr *out);
+/* The name for a synthetic address (lowercased, no trailing dot), or NULL
+ * when the address was never handed out. Valid until the map is freed. */
+const char *pc_dns_map_lookup(const struct pc_dns_map *m, struct in_addr a);
+/* How many names are mapped. */
+size_t pc_dns_map_count(const struct pc_dns_map *m);
+/* a is in 198.18.0.0/15 (mapped or not). */
+bool pc_dns_is_synthetic(struct in_addr a);
+/* A name no host can have because it is an IP literal: inet_aton() takes
+ * it ("1.2.3.4", "127.1", "0x7f000001") or its last label is all digits.
+ * n: length of s, without a trailing dot. Shared with the SNI check. */
+bool pc_dns_name_is_numeric(const char *s, size_t n);
+
+/* Answer one query datagram q[0..qlen): writes the response into out (cap
+ * bytes; 512 is always enough) and its length into *out_len, fills qname
+ * (lowercased, no trailing dot; "" when there is no usable question) and
+ * *qtype (0 when unknown) for the caller to record. Returns 0 when there
+ * is an answer to send, -1 when the datagram gets no reply. The rcode
+ * sent is out[3] & 0x0f. A cap too small for the answer gets the header
+ * and question with TC=1 (or -1 below 12 + question bytes). */
+int pc_dns_answer(struct pc_dns_map *m, const uint8_t *q, size_t qlen, uint8_t *out, size_t cap,
+		  size_t *out_len, char qname[256], uint16_t *qtype);
+
+/* ---- TLS ClientHello SNI (sni.c) --------------------------------------- *
+ *
+ * On a captured connection the client speaks first; when its first byte is
+ * 0x16 (pc_proto_detect() says PC_PROTO_TLS) the gate reads the host name
+ * it wants from the ClientHello's server_name extension (RFC 6066), to
+ * check against the name the synthetic address stands for. The parser is
+ * fed the whole buffer received so far, like the head parsers, and looks
+ * at record headers only until the ClientHello is complete, so feeding it
+ * a byte at a time stays cheap.
+ *
+ * Accepted: handshake records (type 22, version 3.x, 1..16384 bytes each)
+ * carrying one ClientHello (RFC 8446 4.1.2, also the TLS 1.0-1.2 form
+ * with or without extensions), which may span any number of records as
+ * long as it is complete within PC_TLS_SNI_INPUT_MAX bytes of input and is
+ * at most PC_TLS_HELLO_MAX bytes long. Every length inside is checked
+ * against its container; bytes after the ClientHello in its last record
+ * are ignored. The server_name extension must appear at most once and hold
+ * exactly one host_name (RFC 6066 section 3 forbids two of a type; other
+ * name types have no defined encoding, so they are an error as in
+ * OpenSSL); the name must pass pc_proto_valid_hostname(), have no trailing
+ * dot and not be an IP literal ("Literal IPv4 and IPv6 addresses are not
+ * permitted in HostName"). With Encrypted Client Hello the name seen is
+ * the outer, public one.
+ *
+ * Results: NEED_MORE (nothing wrong so far, feed more), FOUND (host is set,
+ * lowercased), NONE (a well-formed ClientHello without server_name: the
+ * gate decides by address alone or refuses), ERROR (reason is static text;
+ * close the connection). Never reads past len; work is linear in len.
+ */
+
+#define PC_TLS_HELLO_MAX     16384 /* ClientHello message, 4-byte header included */
+#define PC_TLS_SNI_INPUT_MAX (PC_TLS_HELLO_MAX + 1024) /* the most input ever waited for */
+
+enum pc_sni_result {
+	PC_SNI_ERROR = -1,
+	PC_SNI_NEED_MORE = 0,
+	PC_SNI_FOUND = 1,
+	PC_SNI_NONE = 2,
+};
+
+struct pc_tls_hello {
+	char host[PC_HTTP_HOST_MAX + 1]; /* on FOUND; "" otherwise */
+	size_t len;	    /* on FOUND/NONE: bytes of the records holding the ClientHello */
+	bool alpn;	    /* an ALPN extension (RFC 7301) is offered ... */
+	bool alpn_h2;	    /* ... naming "h2" */
+	bool alpn_http11;   /* ... naming "http/1.1" */
+	const char *reason; /* on ERROR */
+};
+
+enum pc_sni_result pc_tls_hello_parse(const uint8_t *buf, size_t len, struct pc_tls_hello *h);
+/* The same, for callers that want only the name. reason may be NULL. */
+enum pc_sni_result pc_tls_sni_parse(const uint8_t *buf, size_t len, char host[PC_HTTP_HOST_MAX + 1],
+				    const char **reason);
