@@ -55,8 +55,10 @@ static bool host_matches(const char *pattern, const struct chost *h)
 		size_t pl = strlen(pattern + 1), hl = strlen(h->name);
 		return !h->is_ip && hl > pl && strcasecmp(h->name + hl - pl, pattern + 1) == 0;
 	}
+	if (!h->is_ip) /* rule names are stored lower case, without a trailing dot */
+		return strcmp(pattern, h->name) == 0;
 	struct chost r;
-	return host_canon(pattern, &r) && r.is_ip == h->is_ip && strcmp(r.name, h->name) == 0;
+	return host_canon(pattern, &r) && r.is_ip && strcmp(r.name, h->name) == 0;
 }
 
 static bool port_matches(const struct pc_net_rule *r, uint16_t port)

@@ -11,6 +11,7 @@
 
 #define MAX_EXACT_PATHS 3  /* more distinct paths under one folder: folder glob */
 #define MAX_ENTRY_PATHS 12 /* more paths than this in one entry: leave paths out */
+#define MAX_NOTES	50 /* unfixable denials listed; the rest counted */
 
 struct sg_path {
 	char *path; /* without the query */
@@ -428,6 +429,17 @@ void policy_suggest_emit(const struct policy_suggest *s, struct pc_buf *out)
 		      s->total - s->fixable, plural(s->total - s->fixable));
 	for (size_t i = 0; i < s->n_notes; i++) {
 		const struct sg_note *n = &s->notes[i];
+		if (i == MAX_NOTES) {
+			size_t more = 0;
+			for (size_t j = i; j < s->n_notes; j++)
+				more += s->notes[j].count;
+			pc_buf_printf(out,
+				      "#   ... and %zu more denial%s of %zu other hosts and ports "
+				      "('pincer audit tail --type egress --decision deny' shows "
+				      "them)\n",
+				      more, plural(more), s->n_notes - i);
+			break;
+		}
 		pc_buf_puts(out, "#   ");
 		comment_text(out, n->host[0] ? n->host : "(no host)", 120);
 		if (n->port)

@@ -235,6 +235,24 @@ static void test_not_fixable(void)
 	CHECK(p && p->net.n_allow == 0);
 }
 
+static void test_many_notes(void)
+{
+	_cleanup_(policy_suggest_freep) struct policy_suggest *s = policy_suggest_new();
+	char host[64];
+	for (int i = 0; i < 60; i++) {
+		snprintf(host, sizeof(host), "h%d.internal", i);
+		struct pc_egress_denial d = D(host, 80, NULL, NULL, "connect", "private-address");
+		policy_suggest_add(s, &d);
+		policy_suggest_add(s, &d);
+	}
+	_cleanup_buf_ struct pc_buf out = {0};
+	policy_suggest_emit(s, &out);
+	check_shape(out.data);
+	CHECK_CONTAINS(out.data, "#   h49.internal port 80, 2 times:");
+	CHECK(!strstr(out.data, "h50.internal"));
+	CHECK_CONTAINS(out.data, "#   ... and 20 more denials of 10 other hosts and ports");
+}
+
 static void test_empty(void)
 {
 	_cleanup_(policy_suggest_freep) struct policy_suggest *s = policy_suggest_new();
@@ -251,6 +269,7 @@ int main(void)
 	test_entries();
 	test_many_paths();
 	test_not_fixable();
+	test_many_notes();
 	test_empty();
 	CHECK_DONE();
 }
