@@ -24,13 +24,15 @@ check "read /etc/shadow"                      cat /etc/shadow
 check "list /root"                            ls /root
 check "write to /usr"                         touch /usr/pwned
 check "signal a host process (pid $HOST_PID)" kill -0 "$HOST_PID"
-check "connect to 1.1.1.1:443"                python3 -c 'import socket; socket.create_connection(("1.1.1.1", 443), 2)'
+check "fetch https://example.com (the proxy)"  curl -sS --max-time 5 https://example.com/
+check "talk to 1.1.1.1:443 ignoring the proxy" python3 -c 'import socket; s=socket.create_connection(("1.1.1.1", 443), 2); s.sendall(b"GET / HTTP/1.0\r\n\r\n"); r = s.recv(200); assert r and b" 403 " not in r.split(b"\r\n")[0]'
 AGENT
 
 cat <<EOT
 == pincer demo ==
 A program runs in $demo/home/project on the built-in default policy:
-no network, system directories read-only, this folder read-write,
+no egress (every attempt meets the gate and is recorded), system
+directories read-only, this folder read-write,
 a private /tmp, and ~/.ssh, ~/.aws and the like hidden.
 
 EOT

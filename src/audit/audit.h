@@ -84,6 +84,15 @@ int audit_write(struct audit_log *log, enum audit_type type, const char *agent, 
 		enum audit_decision decision, const char *reason, const struct audit_field *fields,
 		size_t n_fields, struct pc_error *err);
 
+/* A busy writer (the gate: one record per request) defers the fdatasync
+ * of decision records: each record still reaches the kernel with write(2)
+ * before audit_write returns, so a crash of pincer loses nothing, and
+ * audit_sync() makes them durable against a crash of the machine. The
+ * writer promises to call it soon (the gate: within 50 ms, and at exit). */
+void audit_defer_sync(struct audit_log *log, bool defer);
+bool audit_sync_pending(const struct audit_log *log);
+int audit_sync(struct audit_log *log, struct pc_error *err);
+
 /* Check a whole log. Returns 0 when intact; 1 when tampered, truncated or
  * malformed, with `report` saying where ("seq 42 (line 42): hash does not
  * match"); negative errno when it cannot be read.

@@ -21,9 +21,11 @@
 struct audit_log {
 	char *path;
 	char *head_path;
-	int fd;	     /* O_RDWR | O_APPEND */
-	int head_fd; /* O_RDWR */
-	pid_t pid;   /* the process the descriptors (and their locks) belong to */
+	int fd;		 /* O_RDWR | O_APPEND */
+	int head_fd;	 /* O_RDWR */
+	pid_t pid;	 /* the process the descriptors (and their locks) belong to */
+	bool defer_sync; /* decision records synced by audit_sync(), not each write */
+	bool unsynced;	 /* written since the last sync */
 	struct pc_buf line;
 	struct pc_buf tmp;
 };
@@ -152,6 +154,9 @@ int audit_open(const char *path, struct audit_log **out, struct pc_error *err)
 
 void audit_close(struct audit_log *log)
 {
+	struct pc_error err = {0};
+	if (log->unsynced && log->pid == getpid() && audit_sync(log, &err) < 0)
+		pc_warn("audit: %s", err.msg);
 	close_files(log);
 	free(log->path);
 	free(log->head_path);
@@ -421,11 +426,35 @@ int audit_write(struct audit_log *log, enum audit_type type, const char *agent, 
 		return pc_error_errno(err, errno, "cannot update %s", log->head_path);
 
 	if (decision != AUDIT_NONE) {
-		if (fdatasync(log->fd) < 0)
-			return pc_error_errno(err, errno, "cannot sync %s", log->path);
-		if (fdatasync(log->head_fd) < 0)
-			return pc_error_errno(err, errno, "cannot sync %s", log->head_path);
+		if (log->defer_sync) {
+			log->unsynced = true;
+			return 0;
+		}
+		log->unsynced = true;
+		return audit_sync(log, err);
 	}
 	(void)locked;
+	return 0;
+}
+
+void audit_defer_sync(struct audit_log *log, bool defer)
+{
+	log->defer_sync = defer;
+}
+
+bool audit_sync_pending(const struct audit_log *log)
+{
+	return log->unsynced;
+}
+
+int audit_sync(struct audit_log *log, struct pc_error *err)
+{
+	if (!log->unsynced)
+		return 0;
+	if (fdatasync(log->fd) < 0)
+		return pc_error_errno(err, errno, "cannot sync %s", log->path);
+	if (fdatasync(log->head_fd) < 0)
+		return pc_error_errno(err, errno, "cannot sync %s", log->head_path);
+	log->unsynced = false;
 	return 0;
 }

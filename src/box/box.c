@@ -93,124 +93,6 @@ static void describe_exit(const struct sandbox_exit *ex, char *out, size_t n)
 		snprintf(out, n, "exited with %d after %llu ms", ex->code, (unsigned long long)ms);
 }
 
-/* Grace between SIGTERM and SIGKILL when the wall time runs out. */
-#define WALL_TIME_GRACE_MS 3000
-
-/* What the foreground loop watches besides the sandbox itself. */
-struct watch {
-	int sigfd;
-	pid_t parent;	  /* 0: not watching for the parent's death */
-	uint64_t wall_ms; /* 0: no wall-time limit */
-	bool orphaned;	  /* the parent died: sandbox killed */
-	bool timed_out;	  /* the wall time ran out */
-	struct audit_log *log;
-	const char *agent, *run;
-};
-
-static int remaining_ms(uint64_t deadline_ns)
-{
-	uint64_t now = pc_now_ns();
-	if (now >= deadline_ns)
-		return 0;
-	uint64_t ms = (deadline_ns - now + 999999) / 1000000;
-	return ms > INT32_MAX ? INT32_MAX : (int)ms;
-}
-
-static void wall_time_reached(struct sandbox *sb, struct watch *w)
-{
-	char limit[32], reason[160];
-	pc_format_duration(w->wall_ms, limit, sizeof(limit));
-	snprintf(reason, sizeof(reason), "wall time %s reached: SIGTERM now, SIGKILL after %d s",
-		 limit, WALL_TIME_GRACE_MS / 1000);
-	struct pc_error aerr = {0};
-	const struct audit_field f[] = {AUDIT_NUM("wall_time_ms", w->wall_ms)};
-	if (audit_write(w->log, AUDIT_LIMIT, w->agent, w->run, AUDIT_DENY, reason, f, 1, &aerr) < 0)
-		pc_warn("audit: %s", aerr.msg);
-	pc_info("%s", reason);
-	w->timed_out = true;
-	sandbox_signal(sb, SIGTERM);
-}
-
-static int event_loop(struct sandbox *sb, struct watch *w, struct sandbox_exit *ex,
-		      struct pc_error *err)
-{
-	int sigfd = w->sigfd;
-	uint64_t start = pc_now_ns();
-	uint64_t term_at = w->wall_ms ? start + w->wall_ms * 1000000ULL : 0;
-	uint64_t kill_at = 0;
-	struct tty_relay relay;
-	bool relaying = sandbox_pty_master(sb) >= 0;
-	if (relaying)
-		tty_relay_start(&relay, sandbox_pty_master(sb));
-	bool reaped = false, ctl_open = true;
-	int r = 0;
-	while (!reaped) {
-		struct pollfd pfd[8];
-		int n = 0;
-		pfd[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
-		/* fd -1 is skipped by poll: the socket is done once PID 1 hung up */
-		pfd[n++] = (struct pollfd){.fd = ctl_open ? sandbox_control_fd(sb) : -1,
-					   .events = POLLIN};
-		pfd[n++] = (struct pollfd){.fd = sandbox_pidfd(sb), .events = POLLIN};
-		int base = n;
-		if (relaying)
-			n += tty_relay_fill(&relay, pfd + n);
-		int timeout = -1;
-		if (term_at && !w->timed_out)
-			timeout = remaining_ms(term_at);
-		else if (kill_at)
-			timeout = remaining_ms(kill_at);
-		int pr = poll(pfd, (nfds_t)n, timeout);
-		if (pr == 0 && term_at && !w->timed_out) {
-			wall_time_reached(sb, w);
-			kill_at = pc_now_ns() + WALL_TIME_GRACE_MS * 1000000ULL;
-			continue;
-		}
-		if (pr == 0 && kill_at) {
-			sandbox_kill(sb);
-			kill_at = 0;
-			continue;
-		}
-		if (pr < 0) {
-			if (errno == EINTR)
-				continue;
-			r = pc_error_errno(err, errno, "poll");
-			break;
-		}
-		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGWINCH) {
-					if (relaying)
-						tty_relay_resize(&relay);
-				} else if (w->parent && getppid() != w->parent) {
-					/* PDEATHSIG: whoever started us is gone. */
-					w->orphaned = true;
-					sandbox_kill(sb);
-				} else {
-					sandbox_signal(sb, (int)si.ssi_signo);
-				}
-			}
-		}
-		if (pfd[1].revents & (POLLIN | POLLHUP)) {
-			int c = sandbox_handle_control(sb, ex, err);
-			if (c < 0 && c != -EPIPE)
-				pc_warn("%s", err->msg);
-			if (c != 0)
-				ctl_open = false;
-		}
-		if (pfd[2].revents & POLLIN) {
-			sandbox_reap(sb, ex);
-			reaped = true;
-		}
-		if (relaying)
-			tty_relay_handle(&relay, pfd + base, n - base);
-	}
-	if (relaying)
-		tty_relay_finish(&relay);
-	return r;
-}
-
 int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 {
 	const struct policy *p = bc->policy;
@@ -299,15 +181,26 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	}
 
 	struct sandbox_exit ex = {0};
-	struct watch w = {.sigfd = sigfd,
-			  .parent = parent,
-			  .wall_ms = p->process.limits.wall_time_ms,
-			  .log = log,
-			  .agent = agent,
-			  .run = run};
-	r = event_loop(sb, &w, &ex, err);
+	struct box_loop L = {.bc = bc,
+			     .sb = sb,
+			     .ex = &ex,
+			     .log = log,
+			     .agent = agent,
+			     .run = run,
+			     .sigfd = sigfd,
+			     .parent = parent,
+			     .wall_ms = p->process.limits.wall_time_ms,
+			     .current = p,
+			     .inotify_fd = -1};
+	r = box_loop_run(&L, err);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	*status = ex.signaled ? 128 + ex.code : ex.code;
+	if (L.summary.len && !bc->quiet)
+		pc_info("%.*s", (int)L.summary.len, L.summary.data);
+	pc_buf_free(&L.summary);
+	for (size_t i = 0; i < L.n_policies; i++)
+		policy_free(L.policies[i]);
+	free(L.policies);
 
 	if (ex.oom) {
 		char limit[32] = "none";
@@ -327,9 +220,9 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	char reason[200];
 	describe_exit(&ex, reason, sizeof(reason));
 	size_t l = strlen(reason);
-	if (w.orphaned)
+	if (L.orphaned)
 		snprintf(reason + l, sizeof(reason) - l, " (pincer's parent died: sandbox killed)");
-	else if (w.timed_out)
+	else if (L.timed_out)
 		snprintf(reason + l, sizeof(reason) - l, " (wall time limit reached)");
 	else if (ex.oom)
 		snprintf(reason + l, sizeof(reason) - l, " (out of memory)");

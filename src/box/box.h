@@ -1,4 +1,4 @@
-/* box: ONE agent — its sandbox, (later) its gate, its lifecycle, and the
+/* box: ONE agent — its sandbox, its gate, its lifecycle, and the
  * audit records that say what happened to it. `pincer run` is one box in
  * the foreground; the daemon will hold many.
  */
@@ -14,6 +14,8 @@ struct box_config {
 	const char *audit_path; /* NULL: the default log */
 	const char *agent;	/* who the box is for, in audit records ("-") */
 	bool quiet;		/* no summary on stderr at exit */
+	const char *policy_file; /* re-read on SIGHUP; NULL: the built-in default */
+	bool watch;		/* and whenever it changes */
 	bool die_with_parent;	/* the parent of pincer dies: so does the box */
 };
 

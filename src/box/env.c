@@ -27,6 +27,15 @@ char **box_environment(const struct policy *p, char *const *setenv, bool tty)
 	env_set(&env, "SHELL", "/bin/sh");
 	env_set(&env, "LANG", "C.UTF-8");
 	env_set(&env, "TMPDIR", p->fs.scratch_path);
+	/* the gate, for every client that reads these (curl, git, pip, npm,
+	 * python, node, Go); the others are captured anyway */
+	_cleanup_free_ char *proxy = pc_xasprintf("http://127.0.0.1:%u", p->net.gate_port);
+	const char *proxy_vars[] = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+				    "http_proxy", "https_proxy", "all_proxy"};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(proxy_vars); i++)
+		env_set(&env, proxy_vars[i], proxy);
+	env_set(&env, "NO_PROXY", "localhost,127.0.0.1,::1");
+	env_set(&env, "no_proxy", "localhost,127.0.0.1,::1");
 	const char *term = getenv("TERM");
 	if (tty && term && *term)
 		env_set(&env, "TERM", term);

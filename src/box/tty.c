@@ -6,6 +6,7 @@
  */
 #include "box/internal.h"
 
+#include <event2/event.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -94,8 +95,62 @@ void tty_relay_handle(struct tty_relay *t, const struct pollfd *pfd, int n)
 	}
 }
 
+static void relay_arm(struct tty_relay *t);
+
+static void relay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tty_relay *t = arg;
+	struct pollfd p = {.fd = fd,
+			   .revents = (short)(((what & EV_READ) ? POLLIN : 0) |
+					      ((what & EV_WRITE) ? POLLOUT : 0))};
+	tty_relay_handle(t, &p, 1);
+	relay_arm(t);
+}
+
+static void relay_arm(struct tty_relay *t)
+{
+	struct pollfd pfd[4];
+	int n = tty_relay_fill(t, pfd);
+	const int fds[3] = {t->in_fd, t->master, t->out_fd};
+	for (int k = 0; k < 3; k++) {
+		short want = 0;
+		for (int i = 0; i < n; i++) {
+			if (pfd[i].fd != fds[k] || fds[k] < 0)
+				continue;
+			if (pfd[i].events & POLLIN)
+				want |= EV_READ;
+			if (pfd[i].events & POLLOUT)
+				want |= EV_WRITE;
+		}
+		if (want == t->armed[k])
+			continue;
+		if (t->ev[k]) {
+			event_free(t->ev[k]);
+			t->ev[k] = NULL;
+		}
+		t->armed[k] = want;
+		if (!want)
+			continue;
+		t->ev[k] = event_new(t->base, fds[k], want | EV_PERSIST, relay_cb, t);
+		if (t->ev[k])
+			event_add(t->ev[k], NULL);
+	}
+}
+
+void tty_relay_attach(struct tty_relay *t, struct event_base *base)
+{
+	t->base = base;
+	relay_arm(t);
+}
+
 void tty_relay_finish(struct tty_relay *t)
 {
+	for (int k = 0; k < 3; k++) {
+		if (t->ev[k])
+			event_free(t->ev[k]);
+		t->ev[k] = NULL;
+		t->armed[k] = 0;
+	}
 	/* What the agent wrote just before it exited is still in the pty. */
 	for (int rounds = 0; rounds < 64; rounds++) {
 		if (t->to_user_len) {

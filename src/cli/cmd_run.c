@@ -26,8 +26,16 @@ static void usage(FILE *out)
 		"  -e, --setenv N=V    set an environment variable inside (repeatable)\n"
 		"      --audit FILE    the audit log to write (default: %s)\n"
 		"      --agent NAME    who this run is for, as the audit log names it\n"
-		"  -q, --quiet         no summary on stderr\n"
+		"  -w, --watch         re-read the policy file when it changes (as on SIGHUP);\n"
+		"                      egress rules apply to the next request\n"
+		"  -q, --quiet         no summary on stderr (e.g. of what the gate denied)\n"
 		"  -h, --help          this text\n"
+		"\n"
+		"The agent reaches the network only through the gate: HTTP_PROXY and\n"
+		"friends point at it, and connections that ignore them are captured.\n"
+		"Every connection and request is allowed or denied by the policy's\n"
+		"network.egress rules and recorded in the audit log; kill -HUP the\n"
+		"pincer process to reload them.\n"
 		"\n"
 		"examples:\n"
 		"  pincer run -- python3 job.py\n"
@@ -72,21 +80,18 @@ static bool valid_setenv(const char *s)
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"policy", required_argument, NULL, 'p'},
-		{"setenv", required_argument, NULL, 'e'},
-		{"audit", required_argument, NULL, 'A'},
-		{"agent", required_argument, NULL, 'a'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"policy", required_argument, NULL, 'p'}, {"setenv", required_argument, NULL, 'e'},
+		{"audit", required_argument, NULL, 'A'},  {"agent", required_argument, NULL, 'a'},
+		{"quiet", no_argument, NULL, 'q'},	  {"watch", no_argument, NULL, 'w'},
+		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
 	const char *policy_file = NULL, *audit_file = NULL, *agent = "-";
 	_cleanup_strv_ char **setenv = NULL;
-	bool quiet = false;
+	bool quiet = false, watch = false;
 	int c;
 	optind = 1;
 	/* '+': options end at the command, whose own options are its own. */
-	while ((c = getopt_long(argc, argv, "+p:e:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:e:qwh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			policy_file = optarg;
@@ -110,6 +115,9 @@ int cmd_run(int argc, char **argv)
 		case 'q':
 			quiet = true;
 			break;
+		case 'w':
+			watch = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return PC_EXIT_OK;
@@ -121,6 +129,11 @@ int cmd_run(int argc, char **argv)
 	if (optind >= argc) {
 		fprintf(stderr, "pincer: run: no command given\n\n");
 		usage(stderr);
+		return PC_EXIT_USAGE;
+	}
+	if (watch && !policy_file) {
+		fprintf(stderr, "pincer: run: --watch needs --policy FILE (the built-in default "
+				"has no file to watch)\n");
 		return PC_EXIT_USAGE;
 	}
 	pc_log_set_quiet(quiet);
@@ -149,6 +162,8 @@ int cmd_run(int argc, char **argv)
 		.audit_path = audit_file,
 		.agent = agent,
 		.quiet = quiet,
+		.watch = watch,
+		.policy_file = policy_file,
 		.die_with_parent = true,
 	};
 	int status;

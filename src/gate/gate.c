@@ -1,0 +1,486 @@
+/* The gate: listeners, connections, decisions and their records. */
+#include "gate/internal.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+static const char *const proto_names[] = {
+	[GP_UNKNOWN] = "-",
+	[GP_HTTP] = "http",
+	[GP_CONNECT] = "connect",
+	[GP_SOCKS5] = "socks5",
+	[GP_CAPTURE_HTTP] = "capture-http",
+	[GP_CAPTURE_TLS] = "capture-tls",
+	[GP_CAPTURE_RAW] = "capture-raw",
+};
+
+const char *gate_proto_name(enum gconn_proto p)
+{
+	return (unsigned)p < PC_ARRAY_SIZE(proto_names) ? proto_names[p] : "-";
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+static void sync_soon(struct gate *g)
+{
+	if (audit_sync_pending(g->log) && !evtimer_pending(g->sync_timer, NULL)) {
+		struct timeval tv = {0, GATE_SYNC_MS * 1000};
+		evtimer_add(g->sync_timer, &tv);
+	}
+}
+
+static void sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct gate *g = arg;
+	struct pc_error err = {0};
+	if (audit_sync(g->log, &err) < 0)
+		pc_warn("audit: %s", err.msg);
+}
+
+static void count_denial(struct gate *g, const char *host, uint16_t port, const char *why)
+{
+	char key[sizeof(g->denials[0].key)];
+	if (host[0])
+		snprintf(key, sizeof(key), "%s:%u", host, port);
+	else
+		snprintf(key, sizeof(key), "(malformed)");
+	g->denied++;
+	for (size_t i = 0; i < g->n_denials; i++) {
+		if (strcmp(g->denials[i].key, key) == 0) {
+			g->denials[i].count++;
+			return;
+		}
+	}
+	if (g->n_denials == GATE_DENIAL_KEYS) {
+		g->denied_other++;
+		return;
+	}
+	struct gate_denial *d = &g->denials[g->n_denials++];
+	snprintf(d->key, sizeof(d->key), "%s", key);
+	snprintf(d->why, sizeof(d->why), "%s", why);
+	d->count = 1;
+}
+
+void gate_record(struct gconn *c, enum audit_decision d, const char *kind, const char *rule,
+		 const char *reason)
+{
+	struct gate *g = c->g;
+	struct audit_field f[12];
+	size_t n = 0;
+	f[n++] = AUDIT_STR("host", c->host[0] ? c->host : "-");
+	f[n++] = AUDIT_NUM("port", c->port);
+	if (c->method)
+		f[n++] = AUDIT_STR("method", c->method);
+	if (c->path)
+		f[n++] = AUDIT_STR("path", c->path);
+	f[n++] = AUDIT_STR("proto", gate_proto_name(c->proto));
+	if (rule)
+		f[n++] = AUDIT_STR("rule", rule);
+	if (kind)
+		f[n++] = AUDIT_STR("why", kind);
+	if (c->addr[0])
+		f[n++] = AUDIT_STR("addr", c->addr);
+	if (c->dst_name)
+		f[n++] = AUDIT_STR("dns_name", c->dst_name);
+	f[n++] = AUDIT_NUM("conn", c->id);
+	struct pc_error err = {0};
+	if (audit_write(g->log, AUDIT_EGRESS, g->agent, g->run, d, reason, f, n, &err) < 0)
+		pc_warn("audit: %s", err.msg);
+	if (d != AUDIT_NONE)
+		c->decided = true;
+	if (d == AUDIT_DENY) {
+		/* the exit summary names the short reason */
+		const char *why = kind && strcmp(kind, "not-allowed") == 0 ? "no rule allows it"
+				  : kind && strcmp(kind, "private-address") == 0 ? "private address"
+				  : kind && strcmp(kind, "deny-rule") == 0	 ? "deny rule"
+				  : kind					 ? kind
+										 : "denied";
+		count_denial(g, c->host, c->port, why);
+	}
+	sync_soon(g);
+}
+
+bool gate_decide(struct gconn *c)
+{
+	struct pc_egress_decision d;
+	c->policy = c->g->policy;
+	policy_egress_decide(c->policy, c->host, c->port, c->method, c->path, &d);
+	if (d.verdict == PC_EGRESS_DENY) {
+		gate_record(c, AUDIT_DENY, d.by_deny_rule ? "deny-rule" : "not-allowed", d.rule_at,
+			    d.reason);
+		return false;
+	}
+	free(c->decision);
+	c->decision = pc_xmalloc(sizeof(d));
+	*c->decision = d;
+	return true;
+}
+
+bool gate_unsynthesize(struct gate *g, char *host, size_t cap)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, host, &a) != 1 || !pc_dns_is_synthetic(a))
+		return true;
+	const char *name = pc_dns_map_lookup(g->map, a);
+	if (!name)
+		return false;
+	snprintf(host, cap, "%s", name);
+	return true;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+
+struct gconn *gconn_new(struct gate *g, evutil_socket_t fd, bool capture)
+{
+	struct bufferevent *bev = bufferevent_socket_new(g->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		close(fd);
+		return NULL;
+	}
+	struct gconn *c = pc_xcalloc(1, sizeof(*c));
+	c->g = g;
+	c->id = ++g->next_id;
+	c->c = bev;
+	c->capture = capture;
+	c->phase = PH_DETECT;
+	c->start_ns = pc_now_ns();
+	c->next = g->conns;
+	if (g->conns)
+		g->conns->prev = c;
+	g->conns = c;
+	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
+	struct timeval tv = {GATE_HEAD_TIMEOUT_S, 0};
+	bufferevent_set_timeouts(bev, &tv, NULL);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return c;
+}
+
+void gconn_free(struct gconn *c)
+{
+	struct gate *g = c->g;
+	if (c->opened) {
+		char reason[160];
+		uint64_t ms = (pc_now_ns() - c->start_ns) / 1000000;
+		snprintf(reason, sizeof(reason),
+			 "connection closed after %llu ms: %llu bytes out, %llu bytes in",
+			 (unsigned long long)ms, (unsigned long long)c->bytes_up,
+			 (unsigned long long)c->bytes_down);
+		const struct audit_field f[] = {
+			AUDIT_STR("host", c->host[0] ? c->host : "-"),
+			AUDIT_NUM("port", c->port),
+			AUDIT_STR("proto", gate_proto_name(c->proto)),
+			AUDIT_NUM("bytes_up", c->bytes_up),
+			AUDIT_NUM("bytes_down", c->bytes_down),
+			AUDIT_NUM("duration_ms", ms),
+			AUDIT_NUM("conn", c->id),
+		};
+		struct pc_error err = {0};
+		if (audit_write(g->log, AUDIT_EGRESS, g->agent, g->run, AUDIT_NONE, reason, f,
+				PC_ARRAY_SIZE(f), &err) < 0)
+			pc_warn("audit: %s", err.msg);
+	}
+	upstream_cancel(c);
+	http_free_state(c);
+	if (c->timer)
+		event_free(c->timer);
+	if (c->c)
+		bufferevent_free(c->c);
+	if (c->u)
+		bufferevent_free(c->u);
+	free(c->method);
+	free(c->path);
+	free(c->dst_name);
+	free(c->decision);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		g->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+}
+
+void gconn_finish(struct gconn *c)
+{
+	c->phase = PH_CLOSING;
+	bufferevent_disable(c->c, EV_READ);
+	if (c->u) {
+		bufferevent_free(c->u);
+		c->u = NULL;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(c->c)) == 0)
+		gconn_free(c);
+	/* else client_write_cb frees once the answer is out */
+}
+
+void gate_pump(struct gconn *c, struct bufferevent *from, struct bufferevent *to, size_t n)
+{
+	struct evbuffer *in = bufferevent_get_input(from);
+	struct evbuffer *out = bufferevent_get_output(to);
+	if (n == SIZE_MAX)
+		n = evbuffer_get_length(in);
+	if (n)
+		evbuffer_remove_buffer(in, out, n);
+	if (from == c->c)
+		c->bytes_up += n;
+	else
+		c->bytes_down += n;
+	if (evbuffer_get_length(out) >= GATE_HIGH_WATER) {
+		/* the other side is slow: stop reading until it drains */
+		bufferevent_disable(from, EV_READ);
+		bufferevent_setwatermark(to, EV_WRITE, GATE_LOW_WATER, 0);
+	}
+}
+
+static void detect(struct gconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->c);
+	uint8_t b;
+	if (evbuffer_copyout(in, &b, 1) != 1)
+		return;
+	if (c->capture) {
+		capture_readable(c);
+		return;
+	}
+	switch (pc_proto_detect(b)) {
+	case PC_PROTO_SOCKS5:
+		c->proto = GP_SOCKS5;
+		c->phase = PH_SOCKS_GREET;
+		socks_readable(c);
+		return;
+	case PC_PROTO_HTTP:
+		c->proto = GP_HTTP;
+		http_start(c);
+		return;
+	case PC_PROTO_SOCKS4:
+	case PC_PROTO_TLS:
+	case PC_PROTO_UNKNOWN:
+	default:
+		/* nothing we speak: say so in the log, not on the wire */
+		gate_record(c, AUDIT_DENY, "bad-request", NULL,
+			    b == 4	? "egress denied: SOCKS4 is not supported (use SOCKS5)"
+			    : b == 0x16 ? "egress denied: TLS sent to the proxy port (use CONNECT)"
+					: "egress denied: not HTTP or SOCKS5 on the proxy port");
+		gconn_free(c);
+		return;
+	}
+}
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct gconn *c = arg;
+	switch (c->phase) {
+	case PH_DETECT:
+		detect(c);
+		return;
+	case PH_SOCKS_GREET:
+	case PH_SOCKS_REQ:
+		socks_readable(c);
+		return;
+	case PH_SNI:
+		capture_readable(c);
+		return;
+	case PH_HEAD:
+	case PH_HTTP:
+		http_client_readable(c);
+		return;
+	case PH_TUNNEL:
+		tunnel_readable(c, true);
+		return;
+	case PH_WAIT:
+	case PH_CLOSING:
+	default:
+		return;
+	}
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct gconn *c = arg;
+	if (c->phase == PH_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			gconn_free(c);
+		return;
+	}
+	tunnel_drained(c, true);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct gconn *c = arg;
+	if ((what & BEV_EVENT_EOF) && c->phase == PH_TUNNEL) {
+		tunnel_eof(c, true);
+		return;
+	}
+	/* EOF, error or an idle timeout: nothing more will come */
+	gconn_free(c);
+}
+
+/* ---- listeners ---------------------------------------------------------- */
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+		      void *arg)
+{
+	(void)l;
+	(void)sa;
+	(void)len;
+	gconn_new(arg, fd, false); /* on failure the fd is closed: the agent sees a reset */
+}
+
+static void accept_capture_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			      int len, void *arg)
+{
+	(void)l;
+	(void)sa;
+	(void)len;
+	struct gate *g = arg;
+	struct gconn *c = gconn_new(g, fd, true);
+	if (!c)
+		return;
+	socklen_t sl = sizeof(c->dst);
+	if (getsockname(fd, (struct sockaddr *)&c->dst, &sl) < 0) {
+		gconn_free(c);
+		return;
+	}
+	capture_start(c);
+}
+
+static void dns_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct gate *g = arg;
+	for (int i = 0; i < 64; i++) {
+		uint8_t q[1500], out[512];
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, q, sizeof(q), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n <= 0)
+			return;
+		size_t olen = 0;
+		char qname[256];
+		uint16_t qtype = 0;
+		if (pc_dns_answer(g->map, q, (size_t)n, out, sizeof(out), &olen, qname, &qtype) < 0)
+			continue;
+		(void)sendto(fd, out, olen, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
+	}
+}
+
+int gate_add_listener(struct gate *g, enum gate_listener_kind kind, int fd, uint16_t port,
+		      struct pc_error *err)
+{
+	(void)port;
+	evutil_make_socket_nonblocking(fd);
+	if (kind == GATE_LISTEN_DNS) {
+		struct event *ev = event_new(g->base, fd, EV_READ | EV_PERSIST, dns_cb, g);
+		if (!ev || event_add(ev, NULL) < 0) {
+			close(fd);
+			return pc_error(err, ENOMEM, "gate: cannot watch the DNS socket");
+		}
+		g->udp = pc_xrealloc(g->udp, (g->n_udp + 1) * sizeof(*g->udp));
+		g->udp[g->n_udp++] = ev;
+		return 0;
+	}
+	/* backlog 0: the sandbox made it listening already */
+	struct evconnlistener *l = evconnlistener_new(
+		g->base, kind == GATE_LISTEN_CAPTURE ? accept_capture_cb : accept_cb, g,
+		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (!l) {
+		close(fd);
+		return pc_error(err, ENOMEM, "gate: cannot serve the listener for port %u", port);
+	}
+	g->listeners = pc_xrealloc(g->listeners, (g->n_listeners + 1) * sizeof(*g->listeners));
+	g->listeners[g->n_listeners++] = l;
+	return 0;
+}
+
+/* ---- the gate ----------------------------------------------------------- */
+
+int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *err)
+{
+	struct gate *g = pc_xcalloc(1, sizeof(*g));
+	g->base = cfg->base;
+	g->policy = cfg->policy;
+	g->log = cfg->log;
+	g->agent = cfg->agent;
+	g->run = cfg->run;
+	/* the host's resolv.conf and hosts file; a machine without either
+	 * still starts (names then fail to resolve, and that is recorded) */
+	g->dns = evdns_base_new(g->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+						 EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!g->dns)
+		g->dns = evdns_base_new(g->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	g->map = pc_dns_map_new(65536);
+	g->sync_timer = evtimer_new(g->base, sync_cb, g);
+	if (!g->dns || !g->map || !g->sync_timer) {
+		gate_free(g);
+		return pc_error(err, ENOMEM, "gate: cannot set up its resolver");
+	}
+	audit_defer_sync(g->log, true);
+	*out = g;
+	return 0;
+}
+
+void gate_set_policy(struct gate *g, const struct policy *p)
+{
+	g->policy = p;
+}
+
+void gate_shutdown(struct gate *g)
+{
+	while (g->conns)
+		gconn_free(g->conns);
+	for (size_t i = 0; i < g->n_listeners; i++)
+		evconnlistener_free(g->listeners[i]);
+	g->n_listeners = 0;
+	for (size_t i = 0; i < g->n_udp; i++) {
+		evutil_socket_t fd = event_get_fd(g->udp[i]);
+		event_free(g->udp[i]);
+		close(fd);
+	}
+	g->n_udp = 0;
+}
+
+void gate_summary(const struct gate *g, struct pc_buf *out)
+{
+	if (!g->denied)
+		return;
+	pc_buf_printf(out, "the gate denied %lu connection%s or request%s: ", g->denied,
+		      g->denied == 1 ? "" : "s", g->denied == 1 ? "" : "s");
+	for (size_t i = 0; i < g->n_denials; i++) {
+		const struct gate_denial *d = &g->denials[i];
+		pc_buf_printf(out, "%s%s", i ? ", " : "", d->key);
+		if (d->count > 1)
+			pc_buf_printf(out, " x%u", d->count);
+		pc_buf_printf(out, " (%s)", d->why);
+	}
+	if (g->denied_other)
+		pc_buf_printf(out, ", and %lu more", g->denied_other);
+}
+
+void gate_free(struct gate *g)
+{
+	gate_shutdown(g);
+	free(g->listeners);
+	free(g->udp);
+	if (g->sync_timer)
+		event_free(g->sync_timer);
+	if (g->dns)
+		evdns_base_free(g->dns, 1); /* pending lookups call back and free their tickets */
+	if (g->map)
+		pc_dns_map_free(g->map);
+	if (g->log) {
+		struct pc_error err = {0};
+		if (audit_sync(g->log, &err) < 0)
+			pc_warn("audit: %s", err.msg);
+		audit_defer_sync(g->log, false);
+	}
+	free(g);
+}

@@ -1,0 +1,66 @@
+/* gate: the egress proxy of one box. Every byte the agent sends out passes
+ * here; see ../../DESIGN.md section 2.
+ *
+ * The sockets are made inside the sandbox's network namespace (sandbox.h)
+ * and served here, on the host side, from the box's libevent loop:
+ *
+ *   proxy listener (127.0.0.1:gate_port inside): HTTP/1.1 forward proxying
+ *     (absolute-form requests, CONNECT) and SOCKS5, told apart by the first
+ *     byte;
+ *   capture listeners (one per captured port): connections of programs that
+ *     ignore the proxy variables, delivered by the sandbox's `local` default
+ *     route; getsockname() is the original destination, a synthetic address
+ *     from the DNS responder maps back to the name, TLS is named by its SNI,
+ *     plain HTTP by its Host;
+ *   DNS socket (127.0.0.1:53 inside, UDP): answers every name with a stable
+ *     synthetic address, so the name reaches the gate with the connection.
+ *
+ * For each connection attempt and each plain-HTTP request the gate decides
+ * with policy_egress_decide(), resolves the name itself, refuses private
+ * addresses (deny_private) on the address it is about to connect to, writes
+ * one audit record and only then forwards. Denials get a readable answer:
+ * 403 with X-Pincer-Denied, a SOCKS5 "not allowed", or a closed capture.
+ */
+#pragma once
+
+#include "audit/audit.h"
+#include "policy/policy.h"
+
+struct event_base;
+struct gate;
+
+enum gate_listener_kind {
+	GATE_LISTEN_PROXY,   /* explicit proxy: HTTP forward + SOCKS5 */
+	GATE_LISTEN_CAPTURE, /* transparent: original destination from getsockname */
+	GATE_LISTEN_DNS,     /* UDP DNS responder */
+};
+
+struct gate_config {
+	struct event_base *base;
+	const struct policy *policy;
+	struct audit_log *log;
+	const char *agent, *run; /* for audit records; must outlive the gate */
+};
+
+int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *err);
+/* Serve a socket made in the sandbox (listening, or bound UDP for DNS).
+ * The gate owns fd from here on, also on failure. */
+int gate_add_listener(struct gate *g, enum gate_listener_kind kind, int fd, uint16_t port,
+		      struct pc_error *err);
+/* Decide with p from the next request and the next connection on; p must
+ * outlive the gate (connections in flight may still name its rules). */
+void gate_set_policy(struct gate *g, const struct policy *p);
+/* Stop everything now: close every connection (each gets its close
+ * record) and the listeners. */
+void gate_shutdown(struct gate *g);
+/* The denials so far, one line for stderr ("" when none):
+ * "gate denied 3 connections: evil.example:443 x2 (no rule allows it), ..." */
+void gate_summary(const struct gate *g, struct pc_buf *out);
+
+void gate_free(struct gate *g);
+static inline void gate_freep(struct gate **g)
+{
+	if (*g)
+		gate_free(*g);
+}
+#define _cleanup_gate_ _cleanup_(gate_freep)

@@ -1,0 +1,536 @@
+/* Plain HTTP through the gate: absolute-form requests on the proxy port and
+ * origin-form requests on a captured port 80, one request at a time.
+ *
+ * Each request is decided on its own (method and path are known here), its
+ * head is rewritten (request line in origin-form, a Host from the target,
+ * hop-by-hop headers dropped) and its body streamed as framed; the answer's
+ * head is rewritten the same way and its body streamed back. Pipelined
+ * requests wait in the client's buffer until the previous answer is done.
+ * CONNECT starts here too and becomes a tunnel (gate_tunnel.c).
+ */
+#include "gate/internal.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
+	}
+}
+
+void http_free_state(struct gconn *c)
+{
+	free(c->req);
+	c->req = NULL;
+	free(c->resp);
+	c->resp = NULL;
+	pc_buf_free(&c->head_out);
+}
+
+void http_reply_error(struct gconn *c, int status, const char *denied)
+{
+	struct evbuffer *out = bufferevent_get_output(c->c);
+	/* a header value is one line of visible text */
+	char clean[400];
+	size_t n = 0;
+	for (const char *s = denied ? denied : status_text(status); *s && n < sizeof(clean) - 1;
+	     s++)
+		clean[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : ' ';
+	clean[n] = '\0';
+	evbuffer_add_printf(out,
+			    "HTTP/1.1 %d %s\r\n"
+			    "Content-Type: text/plain; charset=utf-8\r\n"
+			    "X-Pincer-Denied: %s\r\n"
+			    "Content-Length: %zu\r\n"
+			    "Connection: close\r\n\r\n"
+			    "pincer: %s\n",
+			    status, status_text(status), clean, n + 9, clean);
+	gconn_finish(c);
+}
+
+/* ---- the request -------------------------------------------------------- */
+
+static void forward_request_body(struct gconn *c);
+static void response_done(struct gconn *c);
+
+static void send_request(struct gconn *c)
+{
+	c->phase = PH_HTTP;
+	evbuffer_add(bufferevent_get_output(c->u), c->head_out.data, c->head_out.len);
+	c->bytes_up += c->head_out.len;
+	pc_buf_free(&c->head_out);
+	c->resp_done = c->resp_started = false;
+	bufferevent_enable(c->c, EV_READ);
+	bufferevent_enable(c->u, EV_READ | EV_WRITE);
+	struct timeval tv = {GATE_RESPONSE_TIMEOUT_S, 0};
+	bufferevent_set_timeouts(c->u, &tv, NULL);
+	forward_request_body(c);
+}
+
+static void http_opened(struct gconn *c, int status)
+{
+	if (status) {
+		http_reply_error(c, status,
+				 status == 403	 ? "destination is a private address"
+				 : status == 504 ? "upstream did not answer in time"
+						 : "upstream unreachable");
+		return;
+	}
+	send_request(c);
+}
+
+static void connect_opened(struct gconn *c, int status)
+{
+	if (status) {
+		http_reply_error(c, status,
+				 status == 403	 ? "destination is a private address"
+				 : status == 504 ? "upstream did not answer in time"
+						 : "upstream unreachable");
+		return;
+	}
+	evbuffer_add_printf(bufferevent_get_output(c->c),
+			    "HTTP/1.1 200 Connection established\r\n\r\n");
+	tunnel_start(c);
+}
+
+static char *span_dup(const char *buf, struct pc_http_span s)
+{
+	return pc_xstrndup(buf + s.off, s.len);
+}
+
+/* The head the upstream gets: origin-form target, our Host, the client's
+ * end-to-end headers. */
+static void rewrite_request(struct gconn *c, const char *buf)
+{
+	const struct pc_http_request *r = c->req;
+	struct pc_buf *b = &c->head_out;
+	pc_buf_reset(b);
+	pc_buf_printf(b, "%s %s%s HTTP/1.%u\r\n", c->method, c->path[0] == '/' ? "" : "/", c->path,
+		      r->h.version_minor);
+	bool v6 = strchr(c->host, ':') != NULL;
+	pc_buf_printf(b, "Host: %s%s%s", v6 ? "[" : "", c->host, v6 ? "]" : "");
+	if (c->port != 80)
+		pc_buf_printf(b, ":%u", c->port);
+	pc_buf_puts(b, "\r\n");
+	for (unsigned i = 0; i < r->h.nheaders; i++) {
+		const struct pc_http_header *h = &r->h.headers[i];
+		if (h->hop || (int)i == r->h.host_header)
+			continue;
+		pc_buf_append(b, buf + h->name.off, h->name.len);
+		pc_buf_puts(b, ": ");
+		pc_buf_append(b, buf + h->value.off, h->value.len);
+		pc_buf_puts(b, "\r\n");
+	}
+	if (!r->h.keep_alive)
+		pc_buf_puts(b, "Connection: close\r\n");
+	else if (r->h.version_minor == 0)
+		pc_buf_puts(b, "Connection: keep-alive\r\n");
+	pc_buf_puts(b, "\r\n");
+}
+
+/* Where a captured request goes: the name its address was resolved for,
+ * else the Host it names, else the address itself. */
+static bool capture_target(struct gconn *c, const struct pc_http_request *r)
+{
+	if (c->dst_name) {
+		if (r->host[0] && strcmp(r->host, c->dst_name) != 0) {
+			char reason[700];
+			snprintf(reason, sizeof(reason),
+				 "egress denied: request for Host %s on a connection to the "
+				 "address given out for %s",
+				 r->host, c->dst_name);
+			gate_record(c, AUDIT_DENY, "bad-request", NULL, reason);
+			http_reply_error(c, 400, "Host does not match the connection's name");
+			return false;
+		}
+		return true; /* c->host is the name already */
+	}
+	if (r->host[0])
+		snprintf(c->host, sizeof(c->host), "%s", r->host);
+	return true;
+}
+
+static void on_request(struct gconn *c, const char *buf)
+{
+	struct pc_http_request *r = c->req;
+	free(c->method);
+	free(c->path);
+	c->method = span_dup(buf, r->method);
+	c->path = r->is_connect ? NULL : span_dup(buf, r->path);
+	if (c->path && c->path[0] != '/') {
+		char *p = pc_xasprintf("/%s", c->path);
+		free(c->path);
+		c->path = p;
+	}
+	if (c->capture) {
+		c->proto = GP_CAPTURE_HTTP;
+		if (r->is_connect || r->form == PC_HTTP_FORM_AUTHORITY) {
+			gate_record(c, AUDIT_DENY, "bad-request", NULL,
+				    "egress denied: CONNECT on a captured connection");
+			http_reply_error(c, 400, "CONNECT is for the proxy port");
+			return;
+		}
+		if (!capture_target(c, r))
+			return;
+	} else {
+		c->proto = r->is_connect ? GP_CONNECT : GP_HTTP;
+		if (r->form == PC_HTTP_FORM_ORIGIN) {
+			snprintf(c->host, sizeof(c->host), "%s", r->host);
+			c->port = r->port;
+			gate_record(c, AUDIT_DENY, "bad-request", NULL,
+				    "egress denied: origin-form request on the proxy port (send "
+				    "http://host/path, or CONNECT host:port)");
+			http_reply_error(c, 400,
+					 "this is a proxy: request http://host/path or CONNECT");
+			return;
+		}
+		snprintf(c->host, sizeof(c->host), "%s", r->host);
+		c->port = r->port;
+		if (!gate_unsynthesize(c->g, c->host, sizeof(c->host))) {
+			gate_record(c, AUDIT_DENY, "bad-request", NULL,
+				    "egress denied: a synthetic address no name was given for");
+			http_reply_error(c, 400, "unknown synthetic address");
+			return;
+		}
+	}
+	if (r->is_connect) {
+		free(c->method);
+		c->method = NULL;
+	}
+	if (!gate_decide(c)) {
+		char why[300];
+		snprintf(why, sizeof(why), "%s:%u is not allowed by the policy", c->host, c->port);
+		http_reply_error(c, 403, why);
+		return;
+	}
+	uint32_t head_len = r->h.head_len;
+	if (r->is_connect) {
+		evbuffer_drain(bufferevent_get_input(c->c), head_len);
+		http_free_state(c);
+		upstream_open(c, connect_opened);
+		return;
+	}
+	rewrite_request(c, buf);
+	c->req_body = (struct body_state){.kind = r->h.body, .remaining = r->h.content_length};
+	if (r->h.body == PC_HTTP_BODY_CHUNKED)
+		pc_chunked_init(&c->req_body.ck, 0, 0);
+	c->req_done = r->h.body == PC_HTTP_BODY_NONE ||
+		      (r->h.body == PC_HTTP_BODY_LENGTH && r->h.content_length == 0);
+	c->keep_alive = r->h.keep_alive;
+	c->req_head_method = r->is_head;
+	c->version_minor = r->h.version_minor;
+	evbuffer_drain(bufferevent_get_input(c->c), head_len);
+	free(c->req);
+	c->req = NULL;
+
+	char key[sizeof(c->up_key)];
+	snprintf(key, sizeof(key), "%s:%u", c->host, c->port);
+	if (c->u && strcmp(key, c->up_key) == 0) {
+		/* the open upstream serves this one too: same destination, the
+		 * address already checked */
+		upstream_record_decision(c);
+		send_request(c);
+		return;
+	}
+	upstream_open(c, http_opened);
+}
+
+static void parse_head(struct gconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->c);
+	size_t len = evbuffer_get_length(in);
+	if (!len)
+		return;
+	if (!c->req) {
+		c->req = pc_xmalloc(sizeof(*c->req));
+		pc_http_request_init(c->req);
+	}
+	size_t take = len < PC_HTTP_MAX_HEAD_DEFAULT + 1 ? len : PC_HTTP_MAX_HEAD_DEFAULT + 1;
+	const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)take);
+	enum pc_http_result res = pc_http_request_parse(c->req, buf, take, NULL);
+	if (res == PC_HTTP_NEED_MORE)
+		return;
+	if (res == PC_HTTP_ERROR) {
+		char reason[300];
+		int status = c->req->h.status ? c->req->h.status : 400;
+		snprintf(reason, sizeof(reason), "egress denied: malformed request: %s",
+			 c->req->h.reason ? c->req->h.reason : "?");
+		if (!c->proto)
+			c->proto = c->capture ? GP_CAPTURE_HTTP : GP_HTTP;
+		gate_record(c, AUDIT_DENY, "bad-request", NULL, reason);
+		http_reply_error(c, status, c->req->h.reason);
+		return;
+	}
+	on_request(c, buf);
+}
+
+void http_start(struct gconn *c)
+{
+	c->phase = PH_HEAD;
+	parse_head(c);
+}
+
+static void abort_conn(struct gconn *c, const char *why)
+{
+	gate_record(c, AUDIT_NONE, "upstream", NULL, why);
+	gconn_free(c);
+}
+
+static void forward_request_body(struct gconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->c);
+	struct body_state *b = &c->req_body;
+	while (!c->req_done && evbuffer_get_length(in)) {
+		if (!(bufferevent_get_enabled(c->c) & EV_READ))
+			return; /* paused by back-pressure */
+		size_t len = evbuffer_get_length(in);
+		if (b->kind == PC_HTTP_BODY_LENGTH) {
+			size_t n = len < b->remaining ? len : (size_t)b->remaining;
+			gate_pump(c, c->c, c->u, n);
+			b->remaining -= n;
+			c->req_done = b->remaining == 0;
+			continue;
+		}
+		size_t take = len < 65536 ? len : 65536;
+		const char *data = (const char *)evbuffer_pullup(in, (ssize_t)take);
+		size_t off = 0;
+		while (off < take && !c->req_done) {
+			size_t used = 0, dlen = 0;
+			const char *d = NULL;
+			enum pc_chunked_result cr =
+				pc_chunked_feed(&b->ck, data + off, take - off, &used, &d, &dlen);
+			off += used;
+			if (cr == PC_CHUNKED_ERROR) {
+				char why[200];
+				snprintf(why, sizeof(why), "request body: %s: connection closed",
+					 b->ck.reason ? b->ck.reason : "bad chunked framing");
+				abort_conn(c, why);
+				return;
+			}
+			if (cr == PC_CHUNKED_DONE)
+				c->req_done = true;
+			if (cr == PC_CHUNKED_MORE)
+				break;
+		}
+		gate_pump(c, c->c, c->u, off);
+	}
+	if (c->req_done && c->resp_done)
+		response_done(c);
+}
+
+void http_client_readable(struct gconn *c)
+{
+	if (c->phase == PH_HEAD)
+		parse_head(c);
+	else if (c->phase == PH_HTTP && !c->req_done)
+		forward_request_body(c);
+	/* else: a pipelined request waits for the answer to the last one */
+}
+
+/* ---- the response ------------------------------------------------------- */
+
+static void response_done(struct gconn *c)
+{
+	c->resp_done = true;
+	if (!c->req_done)
+		return; /* the request body is still coming: forward_request_body ends it */
+	if (!c->keep_alive) {
+		gconn_finish(c);
+		return;
+	}
+	if (c->u && !c->up_key[0]) {
+		/* the upstream said it takes no more */
+		bufferevent_free(c->u);
+		c->u = NULL;
+	}
+	c->phase = PH_HEAD;
+	struct timeval tv = {GATE_HEAD_TIMEOUT_S, 0};
+	bufferevent_set_timeouts(c->c, &tv, NULL);
+	if (c->u)
+		bufferevent_set_timeouts(c->u, NULL, NULL); /* idle upstream kept */
+	bufferevent_enable(c->c, EV_READ);
+	parse_head(c); /* a pipelined request may be waiting */
+}
+
+static void rewrite_response(struct gconn *c, const char *buf)
+{
+	const struct pc_http_response *r = c->resp;
+	struct evbuffer *out = bufferevent_get_output(c->c);
+	/* our own version (RFC 9110 section 6.2: an intermediary sends its
+	 * own), the status and reason as sent, then the end-to-end headers */
+	const char *eol = memchr(buf, '\r', r->h.head_len);
+	const char *sp = eol ? memchr(buf, ' ', (size_t)(eol - buf)) : NULL;
+	evbuffer_add_printf(out, "HTTP/1.%u", c->version_minor);
+	if (sp)
+		evbuffer_add(out, sp, (size_t)(eol - sp));
+	evbuffer_add(out, "\r\n", 2);
+	for (unsigned i = 0; i < r->h.nheaders; i++) {
+		const struct pc_http_header *h = &r->h.headers[i];
+		if (h->hop)
+			continue;
+		evbuffer_add(out, buf + h->name.off, h->name.len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, buf + h->value.off, h->value.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (r->interim)
+		;
+	else if (!c->keep_alive)
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	else if (c->version_minor == 0)
+		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* Returns true when a whole head was handled. */
+static bool parse_response_head(struct gconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->u);
+	size_t len = evbuffer_get_length(in);
+	if (!len)
+		return false;
+	if (!c->resp) {
+		c->resp = pc_xmalloc(sizeof(*c->resp));
+		pc_http_response_init(c->resp);
+	}
+	size_t take = len < PC_HTTP_MAX_HEAD_DEFAULT + 1 ? len : PC_HTTP_MAX_HEAD_DEFAULT + 1;
+	const char *buf = (const char *)evbuffer_pullup(in, (ssize_t)take);
+	enum pc_http_result res =
+		pc_http_response_parse(c->resp, buf, take, NULL, c->req_head_method, false);
+	if (res == PC_HTTP_NEED_MORE)
+		return false;
+	if (res == PC_HTTP_ERROR) {
+		char why[300];
+		snprintf(why, sizeof(why), "upstream %s sent a malformed response: %s", c->addr,
+			 c->resp->h.reason ? c->resp->h.reason : "?");
+		gate_record(c, AUDIT_NONE, "upstream", NULL, why);
+		http_reply_error(c, 502, "malformed response from upstream");
+		return false;
+	}
+	struct pc_http_response *r = c->resp;
+	if (!r->interim) {
+		/* a body that ends at close ends the client's connection too;
+		 * an upstream that only will not take another request is left
+		 * (the next request gets a new one) */
+		if (r->h.body == PC_HTTP_BODY_CLOSE)
+			c->keep_alive = false;
+		c->resp_body =
+			(struct body_state){.kind = r->h.body, .remaining = r->h.content_length};
+		if (r->h.body == PC_HTTP_BODY_CHUNKED)
+			pc_chunked_init(&c->resp_body.ck, 0, 0);
+		c->resp_started = true;
+		if (!r->h.keep_alive)
+			c->up_key[0] = '\0'; /* not to be reused */
+	}
+	rewrite_response(c, buf);
+	c->bytes_down += r->h.head_len;
+	evbuffer_drain(in, r->h.head_len);
+	free(c->resp);
+	c->resp = NULL;
+	return true;
+}
+
+void http_upstream_readable(struct gconn *c)
+{
+	if (c->phase != PH_HTTP || c->resp_done)
+		return; /* an idle upstream talking out of turn: ignored until EOF */
+	struct evbuffer *in = bufferevent_get_input(c->u);
+	while (!c->resp_started) {
+		if (!parse_response_head(c))
+			return;
+		if (c->phase != PH_HTTP)
+			return;
+	}
+	struct body_state *b = &c->resp_body;
+	while (!c->resp_done) {
+		size_t len = evbuffer_get_length(in);
+		if (b->kind == PC_HTTP_BODY_NONE ||
+		    (b->kind == PC_HTTP_BODY_LENGTH && !b->remaining))
+			break;
+		if (!len || !(bufferevent_get_enabled(c->u) & EV_READ))
+			return;
+		if (b->kind == PC_HTTP_BODY_CLOSE) {
+			gate_pump(c, c->u, c->c, len);
+			continue;
+		}
+		if (b->kind == PC_HTTP_BODY_LENGTH) {
+			size_t n = len < b->remaining ? len : (size_t)b->remaining;
+			gate_pump(c, c->u, c->c, n);
+			b->remaining -= n;
+			continue;
+		}
+		size_t take = len < 65536 ? len : 65536;
+		const char *data = (const char *)evbuffer_pullup(in, (ssize_t)take);
+		size_t off = 0;
+		bool done = false;
+		while (off < take && !done) {
+			size_t used = 0, dlen = 0;
+			const char *d = NULL;
+			enum pc_chunked_result cr =
+				pc_chunked_feed(&b->ck, data + off, take - off, &used, &d, &dlen);
+			off += used;
+			if (cr == PC_CHUNKED_ERROR) {
+				abort_conn(c, "upstream response body: bad chunked framing");
+				return;
+			}
+			if (cr == PC_CHUNKED_DONE)
+				done = true;
+			if (cr == PC_CHUNKED_MORE)
+				break;
+		}
+		gate_pump(c, c->u, c->c, off);
+		if (done)
+			break;
+	}
+	if (c->resp_done)
+		return;
+	response_done(c);
+}
+
+void http_upstream_eof(struct gconn *c)
+{
+	if (c->phase == PH_HEAD) {
+		/* an idle kept-alive upstream went away: fine */
+		bufferevent_free(c->u);
+		c->u = NULL;
+		c->up_key[0] = '\0';
+		return;
+	}
+	if (c->resp_started && c->resp_body.kind == PC_HTTP_BODY_CLOSE) {
+		/* the body ran until close: it is complete */
+		c->keep_alive = false;
+		bufferevent_free(c->u);
+		c->u = NULL;
+		c->resp_done = true;
+		gconn_finish(c);
+		return;
+	}
+	if (!c->resp_started) {
+		char why[300];
+		snprintf(why, sizeof(why), "upstream %s closed the connection before answering",
+			 c->addr);
+		gate_record(c, AUDIT_NONE, "upstream", NULL, why);
+		http_reply_error(c, 502, "upstream closed the connection before answering");
+		return;
+	}
+	abort_conn(c, "upstream closed the connection in the middle of the response body");
+}

@@ -1,0 +1,306 @@
+/* Opening the upstream of an allowed destination: resolve the name here
+ * (the agent's own lookups only ever saw synthetic addresses), refuse the
+ * private addresses deny_private names on the very address about to be
+ * connected to (so a name that rebinds between lookups gains nothing),
+ * record the decision, connect.
+ */
+#include "gate/internal.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+static bool v4_private(uint32_t a)
+{
+	static const struct {
+		uint32_t net;
+		int bits;
+	} nets[] = {
+		{0x00000000, 8},  /* 0.0.0.0/8 "this network" */
+		{0x0a000000, 8},  /* 10/8 */
+		{0x64400000, 10}, /* 100.64/10 CGNAT */
+		{0x7f000000, 8},  /* loopback */
+		{0xa9fe0000, 16}, /* 169.254/16 link-local, cloud metadata */
+		{0xac100000, 12}, /* 172.16/12 */
+		{0xc0000000, 24}, /* 192.0.0/24 IETF protocol assignments */
+		{0xc0a80000, 16}, /* 192.168/16 */
+		{0xc6120000, 15}, /* 198.18/15 benchmarking (and our synthetic names) */
+		{0xe0000000, 4},  /* multicast */
+		{0xf0000000, 4},  /* reserved, broadcast */
+	};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(nets); i++) {
+		uint32_t mask = nets[i].bits ? ~0U << (32 - nets[i].bits) : 0;
+		if ((a & mask) == nets[i].net)
+			return true;
+	}
+	return false;
+}
+
+bool gate_addr_private(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		return v4_private(ntohl(in->sin_addr.s_addr));
+	}
+	if (sa->sa_family != AF_INET6)
+		return true;
+	const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	static const uint8_t zero[16];
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+	if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1))
+		return true; /* :: and ::1 */
+	/* IPv4 inside IPv6: judge the IPv4 address */
+	if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 || memcmp(b, zero, 12) == 0)
+		return v4_private((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
+				  (uint32_t)b[14] << 8 | b[15]);
+	if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 2002:V4ADDR::/48 */
+		return v4_private((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 |
+				  (uint32_t)b[4] << 8 | b[5]);
+	if ((b[0] & 0xfe) == 0xfc)
+		return true; /* fc00::/7 unique local */
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return true; /* fe80::/10 link-local */
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
+		return true; /* fec0::/10 old site-local */
+	if (b[0] == 0xff)
+		return true; /* multicast */
+	return false;
+}
+
+static void format_addr(const struct sockaddr *sa, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		port = ntohs(in->sin_port);
+		snprintf(out, n, "%s:%u", ip, port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(in6->sin6_port);
+		snprintf(out, n, "[%s]:%u", ip, port);
+	}
+}
+
+static void up_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	struct gconn *c = arg;
+	if (c->phase == PH_TUNNEL)
+		tunnel_readable(c, false);
+	else if (c->phase == PH_HTTP || c->phase == PH_HEAD)
+		http_upstream_readable(c);
+}
+
+static void up_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	tunnel_drained(arg, false);
+}
+
+static void try_next(struct gconn *c);
+
+static void finish(struct gconn *c, int status)
+{
+	if (c->ai) {
+		evutil_freeaddrinfo(c->ai);
+		c->ai = c->ai_next = NULL;
+	}
+	void (*cb)(struct gconn *, int) = c->on_open;
+	c->on_open = NULL;
+	if (cb)
+		cb(c, status);
+}
+
+static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	struct gconn *c = arg;
+	if (c->on_open) { /* still connecting */
+		if (what & BEV_EVENT_CONNECTED) {
+			struct timeval tv = {GATE_RESPONSE_TIMEOUT_S, 0};
+			bufferevent_set_timeouts(
+				c->u,
+				c->proto == GP_HTTP || c->proto == GP_CAPTURE_HTTP ? &tv : NULL,
+				NULL);
+			bufferevent_enable(c->u, EV_READ | EV_WRITE);
+			c->opened = true;
+			finish(c, 0);
+			return;
+		}
+		int e = EVUTIL_SOCKET_ERROR();
+		bufferevent_free(c->u);
+		c->u = NULL;
+		if (c->ai_next) {
+			try_next(c);
+			return;
+		}
+		char reason[400];
+		bool timeout = what & BEV_EVENT_TIMEOUT;
+		snprintf(reason, sizeof(reason), "upstream %s (%s:%u) %s", c->addr, c->host,
+			 c->port,
+			 timeout ? "did not answer in time" : strerror(e ? e : ECONNREFUSED));
+		gate_record(c, AUDIT_NONE, "upstream", NULL, reason);
+		finish(c, timeout ? 504 : 502);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && c->phase == PH_TUNNEL) {
+		tunnel_eof(c, false);
+		return;
+	}
+	if (c->phase == PH_HTTP || c->phase == PH_HEAD) {
+		http_upstream_eof(c);
+		return;
+	}
+	gconn_free(c);
+}
+
+static void try_next(struct gconn *c)
+{
+	struct evutil_addrinfo *ai = c->ai_next;
+	c->ai_next = ai->ai_next;
+	format_addr(ai->ai_addr, c->addr, sizeof(c->addr));
+	c->u = bufferevent_socket_new(c->g->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->u) {
+		finish(c, 502);
+		return;
+	}
+	bufferevent_setcb(c->u, up_read_cb, up_write_cb, up_event_cb, c);
+	struct timeval tv = {GATE_CONNECT_TIMEOUT_S, 0};
+	bufferevent_set_timeouts(c->u, NULL, &tv);
+	if (bufferevent_socket_connect(c->u, ai->ai_addr, (int)ai->ai_addrlen) < 0) {
+		/* up_event_cb has not run: same path as a refused connect */
+		bufferevent_free(c->u);
+		c->u = NULL;
+		if (c->ai_next) {
+			try_next(c);
+			return;
+		}
+		char reason[400];
+		snprintf(reason, sizeof(reason), "upstream %s (%s:%u): cannot connect", c->addr,
+			 c->host, c->port);
+		gate_record(c, AUDIT_NONE, "upstream", NULL, reason);
+		finish(c, 502);
+	}
+}
+
+/* The resolved list, private addresses taken out (and recorded when that
+ * leaves nothing). */
+static void resolved(int result, struct evutil_addrinfo *res, void *arg)
+{
+	/* A cancelled lookup still calls back, later: the ticket outlives the
+	 * connection and tells. */
+	struct dns_ticket *t = arg;
+	struct gconn *c = t->c;
+	free(t);
+	if (!c) {
+		if (res)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	c->dnsreq = NULL;
+	c->ticket = NULL;
+	if (result != 0) {
+		char reason[400];
+		snprintf(reason, sizeof(reason), "egress failed: cannot resolve %s: %s", c->host,
+			 evutil_gai_strerror(result));
+		c->addr[0] = '\0';
+		gate_record(c, AUDIT_NONE, "upstream", NULL, reason);
+		finish(c, 502);
+		return;
+	}
+	const struct policy *p = c->policy;
+	struct evutil_addrinfo **link = &res;
+	char first_private[64] = "";
+	while (*link) {
+		struct evutil_addrinfo *ai = *link;
+		if (ai->ai_family == AF_INET)
+			((struct sockaddr_in *)ai->ai_addr)->sin_port = htons(c->port);
+		else if (ai->ai_family == AF_INET6)
+			((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons(c->port);
+		bool refuse = (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+			      (p->net.deny_private && gate_addr_private(ai->ai_addr) &&
+			       !policy_private_allowed(p, ai->ai_addr));
+		if (!refuse) {
+			link = &ai->ai_next;
+			continue;
+		}
+		if (!first_private[0])
+			format_addr(ai->ai_addr, first_private, sizeof(first_private));
+		*link = ai->ai_next;
+		ai->ai_next = NULL;
+		evutil_freeaddrinfo(ai);
+	}
+	c->ai = c->ai_next = res;
+	if (!res) {
+		char reason[400];
+		snprintf(reason, sizeof(reason),
+			 "egress denied: %s resolves to %s, a private address (deny_private; "
+			 "network.egress.allow_private can admit it)",
+			 c->host, first_private[0] ? first_private : "nothing usable");
+		snprintf(c->addr, sizeof(c->addr), "%s", first_private);
+		gate_record(c, AUDIT_DENY, "private-address", NULL, reason);
+		finish(c, 403);
+		return;
+	}
+	/* the decision, now that the address is known */
+	format_addr(res->ai_addr, c->addr, sizeof(c->addr));
+	upstream_record_decision(c);
+	try_next(c);
+}
+
+void upstream_record_decision(struct gconn *c)
+{
+	struct pc_egress_decision *d = c->decision;
+	if (!d)
+		return;
+	bool would = d->verdict == PC_EGRESS_WOULD_DENY;
+	gate_record(c, would ? AUDIT_WOULD_DENY : AUDIT_ALLOW,
+		    would ? (d->by_deny_rule ? "deny-rule" : "not-allowed") : NULL, d->rule_at,
+		    d->reason);
+	free(c->decision);
+	c->decision = NULL;
+}
+
+void upstream_open(struct gconn *c, void (*on_open)(struct gconn *c, int status))
+{
+	c->on_open = on_open;
+	c->phase = PH_WAIT;
+	bufferevent_disable(c->c, EV_READ);
+	if (c->u) {
+		bufferevent_free(c->u);
+		c->u = NULL;
+	}
+	snprintf(c->up_key, sizeof(c->up_key), "%s:%u", c->host, c->port);
+	struct evutil_addrinfo hints = {
+		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
+	struct dns_ticket *t = pc_xmalloc(sizeof(*t));
+	t->c = c;
+	c->ticket = t;
+	/* may answer at once (a literal, the hosts file): then resolved() has
+	 * already run, c may be gone, and the request is NULL */
+	struct evdns_getaddrinfo_request *r =
+		evdns_getaddrinfo(c->g->dns, c->host, NULL, &hints, resolved, t);
+	if (r)
+		c->dnsreq = r;
+}
+
+void upstream_cancel(struct gconn *c)
+{
+	c->on_open = NULL;
+	if (c->ticket) {
+		c->ticket->c = NULL;
+		c->ticket = NULL;
+	}
+	if (c->dnsreq) {
+		struct evdns_getaddrinfo_request *r = c->dnsreq;
+		c->dnsreq = NULL;
+		evdns_getaddrinfo_cancel(r);
+	}
+	if (c->ai) {
+		evutil_freeaddrinfo(c->ai);
+		c->ai = c->ai_next = NULL;
+	}
+}
