@@ -90,7 +90,7 @@ static void http_opened(struct gconn *c, int status)
 {
 	if (status) {
 		http_reply_error(c, status,
-				 status == 403	 ? "destination is a private address"
+				 status == 403	 ? c->refusal
 				 : status == 504 ? "upstream did not answer in time"
 						 : "upstream unreachable");
 		return;
@@ -102,7 +102,7 @@ static void connect_opened(struct gconn *c, int status)
 {
 	if (status) {
 		http_reply_error(c, status,
-				 status == 403	 ? "destination is a private address"
+				 status == 403	 ? c->refusal
 				 : status == 504 ? "upstream did not answer in time"
 						 : "upstream unreachable");
 		return;

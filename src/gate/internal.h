@@ -100,6 +100,7 @@ struct gconn {
 	struct dns_ticket *ticket;
 	struct evutil_addrinfo *ai, *ai_next;
 	void (*on_open)(struct gconn *c, int status);
+	const char *refusal; /* static text for the agent when status is 403 */
 
 	/* HTTP */
 	struct pc_http_request *req;   /* only while a head is parsed */

@@ -186,6 +186,24 @@ static void try_next(struct gconn *c)
 	}
 }
 
+/* A deny rule naming an address applies to a name that resolves to it. */
+static bool deny_by_address(struct gconn *c, const struct sockaddr *sa,
+			    struct pc_egress_decision *out)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const void *a = sa->sa_family == AF_INET
+				? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+				: (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (!inet_ntop(sa->sa_family, a, ip, sizeof(ip)) || strcmp(ip, c->host) == 0)
+		return false; /* a literal was decided as such already */
+	struct pc_egress_decision d;
+	policy_egress_decide(c->policy, ip, c->port, c->method, c->path, &d);
+	if (d.verdict != PC_EGRESS_DENY || !d.by_deny_rule)
+		return false;
+	*out = d;
+	return true;
+}
+
 /* The resolved list, private addresses taken out (and recorded when that
  * leaves nothing). */
 static void resolved(int result, struct evutil_addrinfo *res, void *arg)
@@ -214,6 +232,7 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg)
 	const struct policy *p = c->policy;
 	struct evutil_addrinfo **link = &res;
 	char first_private[64] = "";
+	struct pc_egress_decision by_addr = {.verdict = PC_EGRESS_ALLOW};
 	while (*link) {
 		struct evutil_addrinfo *ai = *link;
 		if (ai->ai_family == AF_INET)
@@ -223,17 +242,28 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg)
 		bool refuse = (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
 			      (p->net.deny_private && gate_addr_private(ai->ai_addr) &&
 			       !policy_private_allowed(p, ai->ai_addr));
-		if (!refuse) {
+		if (!refuse && !deny_by_address(c, ai->ai_addr, &by_addr)) {
 			link = &ai->ai_next;
 			continue;
 		}
-		if (!first_private[0])
+		if (refuse && !first_private[0])
 			format_addr(ai->ai_addr, first_private, sizeof(first_private));
 		*link = ai->ai_next;
 		ai->ai_next = NULL;
 		evutil_freeaddrinfo(ai);
 	}
 	c->ai = c->ai_next = res;
+	if (!res && by_addr.verdict == PC_EGRESS_DENY) {
+		char reason[800];
+		snprintf(reason, sizeof(reason),
+			 "egress denied: %s resolves to an address a deny "
+			 "rule names: %s",
+			 c->host, by_addr.reason);
+		gate_record(c, AUDIT_DENY, "deny-rule", by_addr.rule_at, reason);
+		c->refusal = "the destination's address is denied by the policy";
+		finish(c, 403);
+		return;
+	}
 	if (!res) {
 		char reason[400];
 		snprintf(reason, sizeof(reason),
@@ -242,6 +272,7 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg)
 			 c->host, first_private[0] ? first_private : "nothing usable");
 		snprintf(c->addr, sizeof(c->addr), "%s", first_private);
 		gate_record(c, AUDIT_DENY, "private-address", NULL, reason);
+		c->refusal = "the destination is a private address";
 		finish(c, 403);
 		return;
 	}
