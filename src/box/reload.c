@@ -6,6 +6,7 @@
  */
 #include "box/internal.h"
 #include "gate/gate.h"
+#include "sandbox/sandbox.h"
 
 #include <event2/event.h>
 #include <limits.h>
@@ -13,6 +14,34 @@
 #include <sys/inotify.h>
 
 #define WATCH_SETTLE_MS 100 /* editors write in steps: reload once they stop */
+
+/* Captured ports (and Landlock's) were fixed when the sandbox started. */
+static void new_ports_warning(struct box_loop *L, const struct policy *old, const struct policy *p)
+{
+	uint16_t before[SANDBOX_MAX_CAPTURE_PORTS], after[SANDBOX_MAX_CAPTURE_PORTS];
+	size_t nb = sandbox_capture_ports(old, before, PC_ARRAY_SIZE(before));
+	size_t na = sandbox_capture_ports(p, after, PC_ARRAY_SIZE(after));
+	nb = nb < PC_ARRAY_SIZE(before) ? nb : PC_ARRAY_SIZE(before);
+	na = na < PC_ARRAY_SIZE(after) ? na : PC_ARRAY_SIZE(after);
+	_cleanup_buf_ struct pc_buf ports = {0};
+	for (size_t i = 0; i < na; i++) {
+		bool had = false;
+		for (size_t j = 0; j < nb && !had; j++)
+			had = before[j] == after[i];
+		if (!had)
+			pc_buf_printf(&ports, "%s%u", ports.len ? ", " : "", after[i]);
+	}
+	if (!ports.len)
+		return;
+	_cleanup_free_ char *why = pc_xasprintf(
+		"policy reload: port(s) %.*s reach the gate through the proxy only until the next "
+		"run (connections that ignore the proxy are captured on the ports of the start)",
+		(int)ports.len, ports.data);
+	pc_warn("%s", why);
+	struct pc_error err = {0};
+	if (audit_write(L->log, AUDIT_POLICY, L->agent, L->run, AUDIT_NONE, why, NULL, 0, &err) < 0)
+		pc_warn("audit: %s", err.msg);
+}
 
 void box_reload(struct box_loop *L, const char *trigger)
 {
@@ -48,6 +77,7 @@ void box_reload(struct box_loop *L, const char *trigger)
 	/* the old policy stays alive: connections in flight name its rules */
 	L->policies = pc_xrealloc(L->policies, (L->n_policies + 1) * sizeof(*L->policies));
 	L->policies[L->n_policies++] = p;
+	const struct policy *was_policy = L->current;
 	const char *was = L->current->hash;
 	_cleanup_free_ char *why = pc_xasprintf(
 		"policy reloaded (%s): sha256 %.12s -> %.12s; network egress rules apply to new "
@@ -57,12 +87,13 @@ void box_reload(struct box_loop *L, const char *trigger)
 	if (L->gate)
 		gate_set_policy(L->gate, p);
 	pc_info("%s", why);
-	const struct audit_field f[] = {AUDIT_STR("policy_file", file),
+	const struct audit_field f[] = {AUDIT_STR("policy_file", p->file),
 					AUDIT_STR("policy_sha256", p->hash),
 					AUDIT_STR("previous_sha256", was)};
 	if (audit_write(L->log, AUDIT_POLICY, L->agent, L->run, AUDIT_NONE, why, f,
 			PC_ARRAY_SIZE(f), &aerr) < 0)
 		pc_warn("audit: %s", aerr.msg);
+	new_ports_warning(L, was_policy, p);
 }
 
 static void on_settled(evutil_socket_t fd, short what, void *arg)
