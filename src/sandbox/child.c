@@ -55,9 +55,10 @@ _noreturn_ void sandbox_child_main(struct child_args *a)
 	struct pc_error err = {0};
 	const struct policy *p = a->cfg->policy;
 
-	/* Step 3: the network namespace has only lo; up. (The gate listener
-	 * joins it in a later step of the design.) */
-	if (net_loopback_up(&err) < 0)
+	/* Step 3: the network namespace has only lo: up, a local default
+	 * route on it, and the gate's sockets, made while this process holds
+	 * the namespace's capabilities and handed to pincer at once. */
+	if (net_setup(a->ctl, p, &err) < 0)
 		child_fail(a->ctl, &err);
 
 	/* The parent writes our uid/gid maps; nothing that creates files can

@@ -16,13 +16,22 @@ enum ctl_type {
 	CTL_LAYER,	  /* child -> parent: text = what a hardening layer did */
 	CTL_SECCOMP,	  /* parent -> child: the compiled filter as an fd (none when
 			   * off); code = error, a = rule count */
+	CTL_NET,	  /* child -> parent: a = how many of the gate's sockets are
+			   * attached (1..CTL_MAX_FDS), net[i] says what fd i is */
 };
+
+/* Most fds one message carries (pc_send_fds's limit). */
+#define CTL_MAX_FDS 8
 
 struct ctl_msg {
 	uint32_t type;
 	int32_t code;
 	int32_t a;
 	char text[1024];
+	struct {
+		uint16_t kind; /* enum sandbox_listener_kind */
+		uint16_t port;
+	} net[CTL_MAX_FDS];
 };
 
 /* A grant prepared by the parent: a detached mount (open_tree clone) the
@@ -87,8 +96,22 @@ int landlock_apply(const struct child_args *a, char *note, size_t note_len, stru
 /* rootfs.c: does HOME need a tmpfs of its own (not under a writable mount)? */
 bool rootfs_home_needs_tmpfs(const struct policy *p, const char *home);
 
-/* net.c (child): bring the loopback interface up. */
-int net_loopback_up(struct pc_error *err);
+/* net.c (child, while it holds the namespace's capabilities): lo up and
+ * the `local` default routes on it, then the gate's sockets (sandbox.h),
+ * sent to the parent as CTL_NET messages and closed here, and a CTL_LAYER
+ * note saying what was made. */
+int net_setup(int ctl, const struct policy *p, struct pc_error *err);
+/* The steps of net_setup, apart for the unit tests. net_configure: lo up,
+ * the IPv4 route (a failure is an error), the IPv6 one (a failure is only
+ * said in note). net_make_listeners: the sockets, at most max (on failure
+ * none is left open). net_send_listeners: sends them, then closes them all
+ * whatever happened. */
+int net_configure(char *note, size_t note_len, struct pc_error *err);
+int net_make_listeners(const struct policy *p, struct sandbox_listener *out, size_t max, bool *ipv6,
+		       struct pc_error *err);
+int net_send_listeners(int ctl, struct sandbox_listener *l, size_t n, struct pc_error *err);
+/* Upper bound of the sockets net_make_listeners makes. */
+#define NET_MAX_LISTENERS (SANDBOX_MAX_CAPTURE_PORTS + 2)
 
 /* Thin wrappers for the mount API syscalls glibc 2.36 lacks or hides. */
 int sys_open_tree(int dfd, const char *path, unsigned flags);

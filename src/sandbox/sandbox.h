@@ -5,7 +5,9 @@
  *                                                 ipc, uts, cgroup namespaces)
  *   sandbox_start():
  *     idmapped trees for grants (as root)
- *     clone3(CLONE_PIDFD | CLONE_NEW*)  ->  lo up
+ *     clone3(CLONE_PIDFD | CLONE_NEW*)  ->  lo up, local default routes,
+ *                                          the gate's sockets made
+ *                                     <-  the gate's sockets (fds)
  *     uid/gid maps, setgroups deny           wait for the maps
  *     "go"                              ->  uid 1000, mounts, pivot_root,
  *                                          hostname, caps dropped, NNP
@@ -81,6 +83,53 @@ int sandbox_handle_control(struct sandbox *sb, struct sandbox_exit *ex, struct p
 int sandbox_reap(struct sandbox *sb, struct sandbox_exit *ex);
 /* Kill the whole sandbox now (SIGKILL to PID 1 takes every process). */
 void sandbox_kill(struct sandbox *sb);
+
+/* ---- the gate's sockets ------------------------------------------------
+ *
+ * The sandbox's network namespace holds only `lo`, with a `local` default
+ * route on it (IPv4 and, where the kernel has it, IPv6): every TCP connect
+ * and UDP send to any address is delivered inside the namespace. Before the
+ * agent starts, the child makes these sockets there and hands them over;
+ * PID 1 keeps none of them:
+ *
+ *   PROXY    TCP 127.0.0.1:gate_port, listening (explicit proxy)
+ *   CAPTURE  TCP [::]:port with IPV6_V6ONLY off, listening, one per captured
+ *            port (IPv4 clients arrive as ::ffff:a.b.c.d); 0.0.0.0:port
+ *            when the namespace has no IPv6. getsockname() on an accepted
+ *            connection is the address the agent meant (93.184.216.34:443).
+ *   DNS      UDP 127.0.0.1:53, bound (the resolver /etc/resolv.conf names)
+ *
+ * All are blocking and close-on-exec; making them non-blocking is the
+ * server's job. A TCP connect to a port without a listener is refused
+ * (ECONNREFUSED), one to a port Landlock does not allow fails with EACCES;
+ * a UDP datagram to anything but 127.0.0.1:53 reaches no socket. Nothing
+ * leaves the namespace but through these sockets.
+ */
+enum sandbox_listener_kind { SANDBOX_LISTEN_PROXY, SANDBOX_LISTEN_CAPTURE, SANDBOX_LISTEN_DNS };
+
+struct sandbox_listener {
+	enum sandbox_listener_kind kind;
+	uint16_t port;
+	int fd;
+};
+
+/* At most this many captured ports; a policy naming more fails to start. */
+#define SANDBOX_MAX_CAPTURE_PORTS 64
+
+/* The captured ports of a policy: 80, 443 and every port named in
+ * network.egress.allow[] and deny[], without duplicates, in ascending
+ * order, leaving out the gate's port (its listener takes only 127.0.0.1).
+ * Fills at most max; returns how many there are (may exceed max). These
+ * are also the only ports Landlock lets the agent connect to, beside the
+ * gate's. They are fixed for the sandbox's life: a reloaded policy that
+ * names a new port is captured from the next run on. */
+size_t sandbox_capture_ports(const struct policy *p, uint16_t *out, size_t max);
+
+/* The gate's sockets made inside the sandbox (proxy first, then DNS, then
+ * the captures by port). The caller takes ownership of the array (free())
+ * and of every fd in it; the sandbox forgets them. Returns the count; 0 and
+ * *out == NULL once taken. Sockets not taken are closed by sandbox_free. */
+size_t sandbox_take_listeners(struct sandbox *sb, struct sandbox_listener **out);
 
 void sandbox_free(struct sandbox *sb);
 static inline void sandbox_freep(struct sandbox **sb)

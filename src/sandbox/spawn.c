@@ -26,6 +26,8 @@ struct sandbox {
 	struct sandbox_exit exit;
 	char **notes; /* what each hardening layer did */
 	struct cgroup *cg;
+	struct sandbox_listener *listeners; /* the gate's sockets, until taken */
+	size_t n_listeners;
 };
 
 /* Is id listed as a uid (field 3) or gid (field 3 of group) in the file? */
@@ -90,27 +92,60 @@ static const char *env_get(char *const *envp, const char *name)
 	return NULL;
 }
 
+/* CTL_NET: keep the gate's sockets, each with what it is. */
+static int take_net(struct sandbox *sb, const struct ctl_msg *m, int *fds, size_t nfd)
+{
+	bool ok = m->a > 0 && (size_t)m->a == nfd && sb->n_listeners + nfd <= NET_MAX_LISTENERS;
+	for (size_t i = 0; ok && i < nfd; i++)
+		ok = m->net[i].kind <= SANDBOX_LISTEN_DNS;
+	if (!ok) {
+		for (size_t i = 0; i < nfd; i++)
+			close(fds[i]);
+		return -EPROTO;
+	}
+	sb->listeners =
+		pc_xrealloc(sb->listeners, (sb->n_listeners + nfd) * sizeof(*sb->listeners));
+	for (size_t i = 0; i < nfd; i++)
+		sb->listeners[sb->n_listeners++] = (struct sandbox_listener){
+			.kind = (enum sandbox_listener_kind)m->net[i].kind,
+			.port = m->net[i].port,
+			.fd = fds[i]};
+	return 0;
+}
+
 static int recv_ctl(struct sandbox *sb, struct ctl_msg *m)
 {
-	int fd = -1;
-	size_t nfd = 1;
-	ssize_t n = pc_recv_fds(sb->ctl, m, sizeof(*m), &fd, &nfd);
+	int fds[CTL_MAX_FDS];
+	size_t nfd = CTL_MAX_FDS;
+	ssize_t n = pc_recv_fds(sb->ctl, m, sizeof(*m), fds, &nfd);
 	if (n <= 0)
 		return n < 0 ? (int)n : -EPIPE;
-	if (m->type == CTL_PTY && nfd == 1) {
+	m->text[sizeof(m->text) - 1] = '\0';
+	if (m->type == CTL_NET)
+		return take_net(sb, m, fds, nfd);
+	size_t used = 0;
+	if (m->type == CTL_PTY && nfd >= 1) {
 		if (sb->pty_master >= 0)
 			close(sb->pty_master);
-		sb->pty_master = fd;
-	} else if (nfd == 1) {
-		close(fd);
+		sb->pty_master = fds[used++];
 	}
-	m->text[sizeof(m->text) - 1] = '\0';
+	while (used < nfd)
+		close(fds[used++]);
 	return 0;
 }
 
 int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct pc_error *err)
 {
 	const bool as_root = geteuid() == 0;
+	/* The gate's capture listeners have a fixed budget. */
+	uint16_t ports[SANDBOX_MAX_CAPTURE_PORTS];
+	size_t n_ports = sandbox_capture_ports(cfg->policy, ports, PC_ARRAY_SIZE(ports));
+	if (n_ports > SANDBOX_MAX_CAPTURE_PORTS)
+		return pc_error(err, E2BIG,
+				"%s: network.egress names %zu distinct ports (with 80 and 443); "
+				"a sandbox captures at most %d",
+				cfg->policy->file, n_ports, SANDBOX_MAX_CAPTURE_PORTS);
+
 	_cleanup_sandbox_ struct sandbox *sb = pc_xcalloc(1, sizeof(*sb));
 	sb->pidfd = sb->ctl = sb->pty_master = -1;
 	gid_t host_gid;
@@ -240,16 +275,23 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 	/* Wait until the agent runs, or the setup says why it cannot. */
 	while (r == 0) {
 		struct ctl_msg m;
-		if (recv_ctl(sb, &m) < 0) {
+		int c = recv_ctl(sb, &m);
+		if (c == -EPROTO) {
+			r = pc_error(err, EPROTO, "a malformed message about the gate's sockets");
+			break;
+		}
+		if (c < 0) {
 			r = pc_error(err, EIO, "the sandbox ended during setup");
 			break;
 		}
-		if (m.type == CTL_PTY)
+		if (m.type == CTL_PTY || m.type == CTL_NET)
 			continue;
 		if (m.type == CTL_LAYER) {
 			pc_strv_push(&sb->notes, m.text);
 			continue;
 		}
+		if (m.type == CTL_STARTED && sb->n_listeners < 2) /* proxy and DNS at least */
+			r = pc_error(err, EPROTO, "the sandbox started without the gate's sockets");
 		if (m.type == CTL_STARTED)
 			break;
 		if (m.type == CTL_SETUP_FAILED)
@@ -361,6 +403,14 @@ int sandbox_reap(struct sandbox *sb, struct sandbox_exit *ex)
 	return 0;
 }
 
+size_t sandbox_take_listeners(struct sandbox *sb, struct sandbox_listener **out)
+{
+	size_t n = sb->n_listeners;
+	*out = pc_steal_ptr(&sb->listeners);
+	sb->n_listeners = 0;
+	return n;
+}
+
 void sandbox_kill(struct sandbox *sb)
 {
 	if (!sb->reaped)
@@ -382,6 +432,9 @@ void sandbox_free(struct sandbox *sb)
 		close(sb->ctl);
 	if (sb->pty_master >= 0)
 		close(sb->pty_master);
+	for (size_t i = 0; i < sb->n_listeners; i++)
+		close(sb->listeners[i].fd);
+	free(sb->listeners);
 	pc_strv_free(sb->notes);
 	if (sb->cg)
 		cgroup_destroy(sb->cg);
