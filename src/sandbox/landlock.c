@@ -3,7 +3,9 @@
  *
  * The rules mirror the mounts: read and execute everywhere in the view,
  * write only where a writable mount is; TCP connect only to the gate's
- * port, no TCP bind; abstract unix sockets and signals scoped to the
+ * port and the ports its capture listeners take (sandbox_capture_ports:
+ * the local default route delivers those connects to the gate), no TCP
+ * bind; abstract unix sockets and signals scoped to the
  * sandbox. Each right is asked for only when the kernel's ABI knows it.
  */
 #include "sandbox/internal.h"
@@ -141,20 +143,31 @@ int landlock_apply(const struct child_args *a, char *note, size_t note_len, stru
 	if (r < 0)
 		return r;
 
-	if (abi >= 4) {
-		/* The only TCP connection out goes to the gate. */
-		struct ll_net_port np = {.allowed_access = LL_NET_CONNECT_TCP,
-					 .port = p->net.gate_port};
+	/* TCP connects go only to the gate: its proxy port, and the ports its
+	 * capture listeners take. */
+	uint16_t ports[SANDBOX_MAX_CAPTURE_PORTS + 1];
+	size_t n_ports = sandbox_capture_ports(p, ports, SANDBOX_MAX_CAPTURE_PORTS);
+	if (n_ports > SANDBOX_MAX_CAPTURE_PORTS)
+		return pc_error(err, E2BIG, "landlock: %zu ports to allow", n_ports);
+	ports[n_ports++] = p->net.gate_port;
+	for (size_t i = 0; abi >= 4 && i < n_ports; i++) {
+		struct ll_net_port np = {.allowed_access = LL_NET_CONNECT_TCP, .port = ports[i]};
 		if (syscall(SYS_landlock_add_rule, rs, LL_RULE_NET_PORT, &np, 0) < 0)
-			return pc_error_errno(err, errno, "landlock: rule for port %u",
-					      p->net.gate_port);
+			return pc_error_errno(err, errno, "landlock: rule for port %u", ports[i]);
 	}
 	if (syscall(SYS_landlock_restrict_self, rs, 0U) < 0)
 		return pc_error_errno(err, errno, "landlock: restrict");
-	char net[96] = "";
-	if (abi >= 4)
-		snprintf(net, sizeof(net), "; TCP connect only to port %u, no TCP bind",
-			 p->net.gate_port);
+	char net[256] = "";
+	if (abi >= 4) {
+		int k = snprintf(net, sizeof(net), "; TCP connect only to port %u (gate) and ",
+				 p->net.gate_port);
+		size_t i = 0;
+		for (; i + 1 < n_ports && k < (int)sizeof(net) - 48; i++)
+			k += snprintf(net + k, sizeof(net) - (size_t)k, "%s%u", i ? "," : "",
+				      ports[i]);
+		snprintf(net + k, sizeof(net) - (size_t)k, "%s (captured), no TCP bind",
+			 i + 1 < n_ports ? ",..." : "");
+	}
 	snprintf(note, note_len,
 		 "landlock: ABI %d applied: writes only in granted folders, scratch and home%s%s",
 		 abi, net,
