@@ -563,8 +563,10 @@ static int write_etc(int root, const struct child_args *a, struct pc_error *err)
 		{"group", group},
 		{"hosts", hosts},
 		{"hostname", hostname},
-		{"resolv.conf", "# no DNS: the sandbox reaches the network only through "
-				"pincer's gate\n"},
+		/* The gate's DNS socket: it answers every name, so that the
+		 * name reaches the gate with the connection that follows. */
+		{"resolv.conf", "# pincer's gate answers every name here; the sandbox reaches "
+				"the network only through the gate\nnameserver 127.0.0.1\n"},
 	};
 	_cleanup_close_ int etc = mkdirs_in_root(root, "/etc", err);
 	if (etc < 0)
