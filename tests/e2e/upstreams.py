@@ -9,6 +9,7 @@ agent saw and what the outside world saw (or did not see).
     /close-early  announces 100000 bytes, sends 1000, closes
     /echo         answers with the request body
     /chunked      answers with a chunked body
+    /bad-response answers with both Content-Length and Transfer-Encoding
     anything else answers "<label> <METHOD> <path>\\n"
 - TcpEcho: a raw TCP server that answers each line with "echo:<line>".
 - UdpSink: a bound UDP socket; .received() says what arrived.
@@ -74,6 +75,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if path == "/bad-response":  # ambiguous framing: a desync attempt
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            self.close_connection = True
             return
         if path == "/chunked":
             self.send_response(200)
