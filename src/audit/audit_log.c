@@ -26,6 +26,15 @@ struct audit_log {
 	pid_t pid;	 /* the process the descriptors (and their locks) belong to */
 	bool defer_sync; /* decision records synced by audit_sync(), not each write */
 	bool unsynced;	 /* written since the last sync */
+	/* The chain's end as of our last append: while the log still has the
+	 * size we left it at, nobody appended since, and the head and tail need
+	 * not be read again (a busy gate writes a record per request). */
+	bool cached;
+	off_t cached_size;
+	uint64_t cached_seq;
+	char cached_hash[AUDIT_HASH_HEX + 1];
+	size_t cached_head_len;
+	bool head_dirty; /* deferred: FILE.head is written by audit_sync() */
 	struct pc_buf line;
 	struct pc_buf tmp;
 };
@@ -155,7 +164,7 @@ int audit_open(const char *path, struct audit_log **out, struct pc_error *err)
 void audit_close(struct audit_log *log)
 {
 	struct pc_error err = {0};
-	if (log->unsynced && log->pid == getpid() && audit_sync(log, &err) < 0)
+	if ((log->unsynced || log->head_dirty) && log->pid == getpid() && audit_sync(log, &err) < 0)
 		pc_warn("audit: %s", err.msg);
 	close_files(log);
 	free(log->path);
@@ -238,6 +247,13 @@ static int chain_end(struct audit_log *log, struct chain_end *end, off_t *size, 
 		return pc_error_errno(err, errno, "cannot stat %s", log->path);
 	*size = st.st_size;
 	*need_nl = false;
+	if (log->cached && st.st_size == log->cached_size) {
+		end->seq = log->cached_seq;
+		memcpy(end->hash, log->cached_hash, sizeof(end->hash));
+		*head_len = log->cached_head_len;
+		return 0;
+	}
+	log->cached = false;
 
 	char hb[128];
 	struct chain_end head = {0};
@@ -339,6 +355,35 @@ static void unlockp(int *fd)
 		flock(*fd, LOCK_UN);
 }
 
+/* FILE.head <- the cached end of the chain. Called with the lock held. */
+static int write_head(struct audit_log *log, struct pc_error *err)
+{
+	char head[96];
+	int hl = snprintf(head, sizeof(head), "%llu %s\n", (unsigned long long)log->cached_seq,
+			  log->cached_hash);
+	ssize_t w = pwrite(log->head_fd, head, (size_t)hl, 0);
+	if (w != hl) {
+		log->cached = false;
+		return pc_error_errno(err, w < 0 ? errno : EIO, "cannot update %s", log->head_path);
+	}
+	if (log->cached_head_len > (size_t)hl && ftruncate(log->head_fd, hl) < 0) {
+		log->cached = false;
+		return pc_error_errno(err, errno, "cannot update %s", log->head_path);
+	}
+	log->cached_head_len = (size_t)hl;
+	return 0;
+}
+
+static int sync_files(struct audit_log *log, struct pc_error *err)
+{
+	if (fdatasync(log->fd) < 0)
+		return pc_error_errno(err, errno, "cannot sync %s", log->path);
+	if (fdatasync(log->head_fd) < 0)
+		return pc_error_errno(err, errno, "cannot sync %s", log->head_path);
+	log->unsynced = false;
+	return 0;
+}
+
 int audit_write(struct audit_log *log, enum audit_type type, const char *agent, const char *run,
 		enum audit_decision decision, const char *reason, const struct audit_field *fields,
 		size_t n_fields, struct pc_error *err)
@@ -360,6 +405,7 @@ int audit_write(struct audit_log *log, enum audit_type type, const char *agent, 
 		/* A forked child: the inherited descriptors share the parent's
 		 * lock, so get our own. */
 		close_files(log);
+		log->cached = log->head_dirty = log->unsynced = false;
 		int r = open_files(log, err);
 		if (r < 0)
 			return r;
@@ -417,21 +463,24 @@ int audit_write(struct audit_log *log, enum audit_type type, const char *agent, 
 		return pc_error_errno(err, saved, "cannot append to %s", log->path);
 	}
 
-	char head[96];
-	int hl = snprintf(head, sizeof(head), "%llu %s\n", (unsigned long long)end.seq + 1, hash);
-	ssize_t w = pwrite(log->head_fd, head, (size_t)hl, 0);
-	if (w != hl)
-		return pc_error_errno(err, w < 0 ? errno : EIO, "cannot update %s", log->head_path);
-	if (head_len > (size_t)hl && ftruncate(log->head_fd, hl) < 0)
-		return pc_error_errno(err, errno, "cannot update %s", log->head_path);
+	log->cached = true;
+	log->cached_size = size + (off_t)b->len;
+	log->cached_seq = end.seq + 1;
+	memcpy(log->cached_hash, hash, sizeof(log->cached_hash));
+	log->cached_head_len = head_len;
+	if (log->defer_sync && decision != AUDIT_NONE) {
+		log->head_dirty = true; /* audit_sync() writes it, soon */
+	} else {
+		r = write_head(log, err);
+		if (r < 0)
+			return r;
+	}
 
 	if (decision != AUDIT_NONE) {
-		if (log->defer_sync) {
-			log->unsynced = true;
-			return 0;
-		}
 		log->unsynced = true;
-		return audit_sync(log, err);
+		if (log->defer_sync)
+			return 0;
+		return sync_files(log, err);
 	}
 	(void)locked;
 	return 0;
@@ -449,12 +498,22 @@ bool audit_sync_pending(const struct audit_log *log)
 
 int audit_sync(struct audit_log *log, struct pc_error *err)
 {
+	if (log->head_dirty) {
+		int r;
+		while ((r = flock(log->fd, LOCK_EX)) < 0 && errno == EINTR)
+			;
+		if (r < 0)
+			return pc_error_errno(err, errno, "cannot lock %s", log->path);
+		_cleanup_(unlockp) int locked = log->fd;
+		struct stat st;
+		/* a writer that appended after us wrote a newer head: keep it */
+		if (fstat(log->fd, &st) == 0 && log->cached && st.st_size == log->cached_size &&
+		    (r = write_head(log, err)) < 0)
+			return r;
+		log->head_dirty = false;
+		(void)locked;
+	}
 	if (!log->unsynced)
 		return 0;
-	if (fdatasync(log->fd) < 0)
-		return pc_error_errno(err, errno, "cannot sync %s", log->path);
-	if (fdatasync(log->head_fd) < 0)
-		return pc_error_errno(err, errno, "cannot sync %s", log->head_path);
-	log->unsynced = false;
-	return 0;
+	return sync_files(log, err);
 }

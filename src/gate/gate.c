@@ -157,7 +157,8 @@ struct gconn *gconn_new(struct gate *g, evutil_socket_t fd, bool capture)
 	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
 	struct timeval tv = {GATE_HEAD_TIMEOUT_S, 0};
 	bufferevent_set_timeouts(bev, &tv, NULL);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* writes go out at once (gate_send); libevent writes only a rest */
+	bufferevent_enable(bev, EV_READ);
 	return c;
 }
 
@@ -206,6 +207,29 @@ void gconn_free(struct gconn *c)
 	free(c);
 }
 
+void gate_send(struct bufferevent *b)
+{
+	struct evbuffer *out = bufferevent_get_output(b);
+	if (!evbuffer_get_length(out) || (bufferevent_get_enabled(b) & EV_WRITE))
+		return; /* nothing to say, or libevent is already writing */
+	if (evbuffer_write(out, bufferevent_getfd(b)) < 0 && errno != EAGAIN && errno != EINTR) {
+		/* let libevent meet the error and report it through the event cb */
+		bufferevent_enable(b, EV_WRITE);
+		return;
+	}
+	if (evbuffer_get_length(out))
+		bufferevent_enable(b, EV_WRITE); /* the rest when the socket takes it */
+}
+
+/* The write callback: the output fell to its low watermark. */
+static bool write_done(struct bufferevent *b)
+{
+	if (evbuffer_get_length(bufferevent_get_output(b)))
+		return false;
+	bufferevent_disable(b, EV_WRITE);
+	return true;
+}
+
 void gconn_finish(struct gconn *c)
 {
 	c->phase = PH_CLOSING;
@@ -214,6 +238,7 @@ void gconn_finish(struct gconn *c)
 		bufferevent_free(c->u);
 		c->u = NULL;
 	}
+	gate_send(c->c);
 	if (evbuffer_get_length(bufferevent_get_output(c->c)) == 0)
 		gconn_free(c);
 	/* else client_write_cb frees once the answer is out */
@@ -231,6 +256,7 @@ void gate_pump(struct gconn *c, struct bufferevent *from, struct bufferevent *to
 		c->bytes_up += n;
 	else
 		c->bytes_down += n;
+	gate_send(to);
 	if (evbuffer_get_length(out) >= GATE_HIGH_WATER) {
 		/* the other side is slow: stop reading until it drains */
 		bufferevent_disable(from, EV_READ);
@@ -304,8 +330,9 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 static void client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct gconn *c = arg;
+	bool empty = write_done(bev);
 	if (c->phase == PH_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (empty)
 			gconn_free(c);
 		return;
 	}
@@ -314,10 +341,14 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
 	struct gconn *c = arg;
 	if ((what & BEV_EVENT_EOF) && c->phase == PH_TUNNEL) {
 		tunnel_eof(c, true);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (c->phase == PH_HTTP || c->phase == PH_WAIT)) {
+		/* a client waiting for a long answer is not idle */
+		bufferevent_enable(bev, EV_READ);
 		return;
 	}
 	/* EOF, error or an idle timeout: nothing more will come */

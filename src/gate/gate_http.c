@@ -80,9 +80,8 @@ static void send_request(struct gconn *c)
 	pc_buf_free(&c->head_out);
 	c->resp_done = c->resp_started = false;
 	bufferevent_enable(c->c, EV_READ);
-	bufferevent_enable(c->u, EV_READ | EV_WRITE);
-	struct timeval tv = {GATE_RESPONSE_TIMEOUT_S, 0};
-	bufferevent_set_timeouts(c->u, &tv, NULL);
+	bufferevent_enable(c->u, EV_READ);
+	gate_send(c->u);
 	forward_request_body(c);
 }
 
@@ -362,11 +361,9 @@ static void response_done(struct gconn *c)
 		bufferevent_free(c->u);
 		c->u = NULL;
 	}
+	/* timeouts stay as they are: changing them costs epoll_ctl calls, and
+	 * an idle upstream timing out is simply closed */
 	c->phase = PH_HEAD;
-	struct timeval tv = {GATE_HEAD_TIMEOUT_S, 0};
-	bufferevent_set_timeouts(c->c, &tv, NULL);
-	if (c->u)
-		bufferevent_set_timeouts(c->u, NULL, NULL); /* idle upstream kept */
 	bufferevent_enable(c->c, EV_READ);
 	parse_head(c); /* a pipelined request may be waiting */
 }
@@ -444,6 +441,7 @@ static bool parse_response_head(struct gconn *c)
 	rewrite_response(c, buf);
 	c->bytes_down += r->h.head_len;
 	evbuffer_drain(in, r->h.head_len);
+	gate_send(c->c);
 	free(c->resp);
 	c->resp = NULL;
 	return true;

@@ -15,8 +15,8 @@ void tunnel_start(struct gconn *c)
 	/* long-lived by nature (a TLS session, a websocket): no idle limit */
 	bufferevent_set_timeouts(c->c, NULL, NULL);
 	bufferevent_set_timeouts(c->u, NULL, NULL);
-	bufferevent_enable(c->c, EV_READ | EV_WRITE);
-	bufferevent_enable(c->u, EV_READ | EV_WRITE);
+	bufferevent_enable(c->c, EV_READ);
+	bufferevent_enable(c->u, EV_READ);
 	/* what the client sent ahead (a ClientHello) goes first */
 	tunnel_readable(c, true);
 	tunnel_readable(c, false);
@@ -109,6 +109,7 @@ static void socks_reply(struct gconn *c, uint8_t rep)
 		n = pc_socks5_reply(out, rep, 0, NULL, 0);
 	}
 	evbuffer_add(bufferevent_get_output(c->c), out, n);
+	gate_send(c->c);
 }
 
 static void socks_opened(struct gconn *c, int status)
@@ -149,6 +150,7 @@ void socks_readable(struct gconn *c)
 			uint8_t rep[2];
 			evbuffer_add(bufferevent_get_output(c->c), rep,
 				     pc_socks5_method_reply(rep, gr.method));
+			gate_send(c->c);
 			evbuffer_drain(in, gr.len);
 			if (gr.method == PC_SOCKS5_NO_ACCEPTABLE) {
 				gate_record(c, AUDIT_DENY, "bad-request", NULL,

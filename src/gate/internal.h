@@ -162,7 +162,11 @@ bool gate_decide(struct gconn *c);
  * synthetic address (recorded and denied by the caller). */
 bool gate_unsynthesize(struct gate *g, char *host, size_t cap);
 const char *gate_proto_name(enum gconn_proto p);
-/* Moving bytes between the two sides with back-pressure. */
+/* Write b's output now instead of on the loop's next turn (saves a round
+ * through epoll and two epoll_ctl per message); what the socket does not
+ * take is left to libevent, with EV_WRITE enabled until it is out. */
+void gate_send(struct bufferevent *b);
+/* Moving bytes between the two sides with back-pressure (and sending). */
 void gate_pump(struct gconn *c, struct bufferevent *from, struct bufferevent *to, size_t n);
 
 /* upstream.c: resolve c->host, refuse private addresses (recorded), record

@@ -96,7 +96,8 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 
 static void up_write_cb(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE); /* gate_send writes the next */
 	tunnel_drained(arg, false);
 }
 
@@ -125,7 +126,8 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 				c->u,
 				c->proto == GP_HTTP || c->proto == GP_CAPTURE_HTTP ? &tv : NULL,
 				NULL);
-			bufferevent_enable(c->u, EV_READ | EV_WRITE);
+			bufferevent_disable(c->u, EV_WRITE); /* gate_send writes */
+			bufferevent_enable(c->u, EV_READ);
 			c->opened = true;
 			finish(c, 0);
 			return;
@@ -148,6 +150,11 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_EOF) && c->phase == PH_TUNNEL) {
 		tunnel_eof(c, false);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && c->phase == PH_HTTP && !c->req_done) {
+		/* still sending it a long request body: it may wait for the end */
+		bufferevent_enable(c->u, EV_READ);
 		return;
 	}
 	if (c->phase == PH_HTTP || c->phase == PH_HEAD) {
