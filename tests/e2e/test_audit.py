@@ -15,8 +15,8 @@ from conftest import PINCER
 
 RUNS = 3
 # What one `pincer run` writes: its start, a note per hardening layer
-# (landlock, seccomp), its end.
-PER_RUN_TYPES = ["run.start", "sandbox", "sandbox", "run.end"]
+# (network, landlock, seccomp), its end.
+PER_RUN_TYPES = ["run.start", "sandbox", "sandbox", "sandbox", "run.end"]
 PER_RUN = len(PER_RUN_TYPES)
 
 

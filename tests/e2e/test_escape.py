@@ -226,10 +226,12 @@ BATTERY = [
     ("proc_tiocsti", "", r"TIOCSTI on fd 0 .*: " + SECCOMP + r".*/dev/tty: ENXIO"),
     ("proc_tioclinux", "", r"TIOCLINUX on fd 0: " + SECCOMP),
     # network
-    ("net_tcp_external", "", r"1.1.1.1:443: EACCES \(Landlock\).*1.1.1.1:3128: ENETUNREACH"),
+    ("net_tcp_external", "",
+     r"1.1.1.1:443: captured \(local route to the gate\).*10.0.0.1:22: EACCES \(Landlock\).*"
+     r"1.1.1.1:3128: ECONNREFUSED"),
     ("net_tcp_bind", "", r"bind 127.0.0.1:8080: EACCES \(Landlock\)"),
     ("net_tcp_loopback", "", r"connect 127.0.0.1:8080: EACCES \(Landlock\)"),
-    ("net_udp_dns", "", r"sendto 8.8.8.8:53: ENETUNREACH"),
+    ("net_udp_dns", "", r"sendto udp 8.8.8.8:53: ECONNREFUSED \(local route: nothing listens\)"),
     ("net_raw_socket", "", SECCOMP),
     ("net_packet_socket", "", SECCOMP),
     ("net_netlink_audit", "", SECCOMP),
@@ -487,7 +489,8 @@ LANDLOCK_OFF = [
     ("fs_write_ro_bind", "{ro_file}",
      r"open O_WRONLY: (EROFS \(read-only mount\)|EACCES \(Landlock or file permissions\))"),
     ("fs_write_system", "", r"/etc/ld.so.preload: EROFS"),
-    ("net_tcp_external", "", r"connect 1.1.1.1:443: ENETUNREACH"),
+    ("net_tcp_external", "",
+     r"connect 1.1.1.1:443: captured.*connect 10.0.0.1:22: ECONNREFUSED \(local route"),
     ("net_abstract_unix", "{abstract}", r"ECONNREFUSED \(network namespace\)"),
     ("fs_symlink_host_path", "{rw} {outside}", r"host file: ENOENT"),
     ("fs_mount_tmpfs", "{rw}", SECCOMP),
@@ -514,7 +517,7 @@ BOTH_OFF = [
      r"umount the mask: EINVAL \(locked mount\).*write in the read-only grant: EROFS"),
     ("fs_mount_tmpfs", "{rw}", r"EPERM \(no CAP_SYS_ADMIN"),
     ("fs_write_ro_bind", "{ro_file}", r"EROFS \(read-only mount\)"),
-    ("net_tcp_external", "", r"ENETUNREACH"),
+    ("net_tcp_external", "", r"connect 10.0.0.1:22: ECONNREFUSED \(local route"),
     ("fs_read_ssh_key", "{key} {outside_key}", r"id_rsa: (EACCES|empty).*id_rsa: ENOENT"),
 ]
 
