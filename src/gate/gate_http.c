@@ -294,6 +294,22 @@ static void abort_conn(struct gconn *c, const char *why)
 	gconn_free(c);
 }
 
+/* A chunked body that breaks its framing: the head has gone upstream, so
+ * that exchange is abandoned; the agent gets its 400 unless an answer had
+ * already begun. */
+static void bad_request_body(struct gconn *c, const char *what)
+{
+	char why[300];
+	snprintf(why, sizeof(why), "egress denied: malformed request body: %s",
+		 what ? what : "bad chunked framing");
+	gate_record(c, AUDIT_DENY, "bad-request", NULL, why);
+	if (c->resp_started) {
+		gconn_free(c);
+		return;
+	}
+	http_reply_error(c, 400, what ? what : "bad chunked framing");
+}
+
 static void forward_request_body(struct gconn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->c);
@@ -319,10 +335,7 @@ static void forward_request_body(struct gconn *c)
 				pc_chunked_feed(&b->ck, data + off, take - off, &used, &d, &dlen);
 			off += used;
 			if (cr == PC_CHUNKED_ERROR) {
-				char why[200];
-				snprintf(why, sizeof(why), "request body: %s: connection closed",
-					 b->ck.reason ? b->ck.reason : "bad chunked framing");
-				abort_conn(c, why);
+				bad_request_body(c, b->ck.reason);
 				return;
 			}
 			if (cr == PC_CHUNKED_DONE)
