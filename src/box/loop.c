@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 
 /* Grace between SIGTERM and SIGKILL when the wall time runs out. */
@@ -134,6 +135,13 @@ int box_loop_run(struct box_loop *L, struct pc_error *err)
 	/* a peer of the gate that hung up must not kill pincer; the sandbox
 	 * is already running (its PID 1 resets every signal anyway) */
 	signal(SIGPIPE, SIG_IGN);
+	/* two fds per gate connection: take the hard limit (the sandbox has
+	 * its own, set by PID 1) */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	L->base = event_base_new();
 	if (!L->base)
 		return pc_error(err, ENOMEM, "cannot create the event loop");
