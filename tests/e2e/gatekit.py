@@ -31,7 +31,7 @@ import upstreams as up
 from conftest import IS_ROOT, PINCER
 
 LOCAL_NAMES = ["a.example.test", "b.example.test", "x.y.example.test", "example.test",
-               "api.test", "tls.example.test", "web.test"]
+               "api.test", "tls.example.test", "web.test", "pypi.test", "npm.test"]
 HOSTS = ("127.0.0.1 localhost\n127.0.0.1 " + " ".join(LOCAL_NAMES) + "\n"
          "169.254.169.254 metadata.test\n10.0.0.1 intranet.test\n"
          "0.0.0.0 zero.example.test\n:: unspec.example.test\n"
@@ -128,12 +128,14 @@ def ups(tmp_path_factory):
                  "commit", "-q", "--allow-empty", "-m", "first"],
                 ["git", "clone", "-q", "--bare", d / "work", d / "git" / "repo.git"]):
         subprocess.run(cmd, check=True, env=git, capture_output=True)
+    up.make_package_index(d / "pkgs")
     s = SimpleNamespace(web=up.HttpUpstream("web"), other=up.HttpUpstream("other"),
+                        pkgs=up.StaticUpstream(d / "pkgs"),
                         tls=up.HttpUpstream("tls", up.tls_context(cert, key)),
                         git=up.GitUpstream(d / "git"), git_repo=d / "git" / "repo.git",
                         echo=up.TcpEcho(), udp=up.UdpSink(), ca=ca.read_text(), hosts=hosts)
     yield s
-    for u in (s.web, s.other, s.tls, s.git, s.echo, s.udp):
+    for u in (s.web, s.other, s.tls, s.git, s.pkgs, s.echo, s.udp):
         u.stop()
 
 
@@ -144,9 +146,10 @@ class Gate:
         self.ident, self.ups = ident, ups
         self.web, self.other = ups.web.port, ups.other.port
         self.tls, self.echo, self.git = ups.tls.port, ups.echo.port, ups.git.port
+        self.pkgs = ups.pkgs.port
         ident.write("proj/ca.pem", ups.ca)
         ident.write("proj/gatelib.py", CLIENT_LIB)
-        for u in (ups.web, ups.other, ups.tls, ups.git, ups.echo):
+        for u in (ups.web, ups.other, ups.tls, ups.git, ups.pkgs, ups.echo):
             u.clear()
         ups.udp.received()
 
@@ -154,7 +157,7 @@ class Gate:
         """A policy granting the project folder, with `egress` (YAML, the
         body of network.egress; {web}, {other}, {tls}, {echo} are ports)."""
         body = textwrap.dedent(egress).format(web=self.web, other=self.other, tls=self.tls,
-                                              echo=self.echo, git=self.git)
+                                              echo=self.echo, git=self.git, pkgs=self.pkgs)
         return self.ident.policy("version: 1\nname: gate\n"
                                  f"filesystem:\n  read_write: [{self.ident.proj}]\n"
                                  "network:\n  egress:\n" + textwrap.indent(body, "    "),

@@ -245,3 +245,47 @@ def test_udp_goes_nowhere_but_the_dns_responder(gate):
     assert answer[:2] == b"\x12\x34" and answer[-4:-2] == bytes([198, 18]), answer.hex()
     assert gate.ups.udp.received() == [], "a datagram reached the host"
     assert not gate.egress(decision="allow")
+
+
+# ---- package managers --------------------------------------------------------
+
+def test_pip_and_npm_install_from_an_allowed_index_only(gate):
+    # Through the proxy by name when names resolve, else captured by address.
+    pypi, npm = ("pypi.test", "npm.test") if IS_ROOT else ("127.0.0.1", "127.0.0.1")
+    pol = gate.policy(f"""\
+        allow_private: [127.0.0.1/32]
+        allow:
+          - host: {pypi}
+            ports: [{{pkgs}}]
+            access: read-only
+            paths: ["/simple/**", "/packages/**"]
+          - host: {npm}
+            ports: [{{pkgs}}]
+            access: read-only
+            paths: ["/npm/**"]
+        """)
+    p = gate.pkgs
+    r = gate.run(pol, sh(
+        # both at once (the slowest test otherwise)
+        "(python3 -m pip install -q --no-cache-dir --disable-pip-version-check --target pylib "
+        f"--index-url http://{pypi}:{p}/simple/ --trusted-host {pypi} demo-pkg && "
+        "PYTHONPATH=pylib python3 -c 'import demo_pkg; print(demo_pkg.WHO)') > pip.out & "
+        "(npm install --silent --no-audit --no-fund --no-update-notifier --cache ./npmcache "
+        f"--registry http://{npm}:{p}/npm/ --prefix js demo-pkg && "
+        "node -e \"console.log(require('./js/node_modules/demo-pkg'))\") > npm.out & "
+        "wait; cat pip.out npm.out; "
+        # another registry is out of reach, and npm says so
+        "npm view --no-update-notifier --cache ./npmcache --fetch-retries 0 "
+        "--registry http://registry.evil.example.org/ demo-pkg version; echo npm=$?"))
+    out = lines(r)
+    assert out[:2] == ["demo-pkg from the local index", "demo-pkg from the local registry"], \
+        r.stdout + r.stderr
+    assert out[2] == "npm=1", r.stdout + r.stderr
+    assert "npm error 403 403 Forbidden - GET http://registry.evil.example.org/demo-pkg" in \
+        r.stderr, r.stderr
+    seen = gate.ups.pkgs.paths()
+    assert "/simple/demo-pkg/" in seen and "/packages/demo_pkg-1.0-py3-none-any.whl" in seen
+    assert "/npm/demo-pkg/-/demo-pkg-1.0.0.tgz" in seen, seen
+    assert gate.egress(decision="allow", path="/packages/demo_pkg-1.0-py3-none-any.whl")
+    assert gate.egress(decision="deny", host="registry.evil.example.org"), gate.log()
+    assert not [x for x in gate.egress(decision="deny") if x.get("port") == p], gate.log()

@@ -11,16 +11,22 @@ agent saw and what the outside world saw (or did not see).
     /chunked      answers with a chunked body
     /bad-response answers with both Content-Length and Transfer-Encoding
     anything else answers "<label> <METHOD> <path>\\n"
+- StaticUpstream: files (a pip index, an npm registry: make_package_index).
 - TcpEcho: a raw TCP server that answers each line with "echo:<line>".
 - UdpSink: a bound UDP socket; .received() says what arrived.
 - make_ca(): a CA and a server certificate made with openssl.
 """
+import hashlib
 import http.server
+import io
+import json
 import select
 import socket
 import ssl
 import subprocess
+import tarfile
 import threading
+import zipfile
 from pathlib import Path
 
 
@@ -204,6 +210,92 @@ class GitUpstream(HttpUpstream):
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
+
+
+class _StaticHandler(_Handler):
+    """Files under the server's root; "{origin}" in a .json file becomes
+    http://HOST of the request (package indexes name their own URLs)."""
+
+    def _serve(self):
+        self.server.record(Request(self.command, self.path, dict(self.headers), b""))
+        rel = self.path.split("?")[0].lstrip("/")
+        base = (self.server.root / rel).resolve()
+        f = next((c for c in (base, base / "index.html", base.with_name(base.name + ".json"))
+                  if c.is_file()), base)
+        if self.server.root not in f.parents or not f.is_file():
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        out = f.read_bytes()
+        ctype = "application/octet-stream"
+        if f.suffix == ".json":
+            out = out.replace(b"{origin}", b"http://" + self.headers["Host"].encode())
+            ctype = "application/json"
+        elif f.suffix == ".html":
+            ctype = "text/html"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(out)
+
+    do_GET = do_HEAD = _serve
+
+
+class StaticUpstream(HttpUpstream):
+    def __init__(self, root):
+        self.server = _Server("static")
+        self.server.RequestHandlerClass = _StaticHandler
+        self.server.root = Path(root).resolve()
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+
+def make_package_index(d):
+    """A PEP 503 simple index holding the wheel demo-pkg 1.0, and an npm
+    registry holding demo-pkg 1.0.0, under folder d."""
+    d = Path(d)
+    (d / "simple" / "demo-pkg").mkdir(parents=True)
+    (d / "packages").mkdir()
+    whl = "demo_pkg-1.0-py3-none-any.whl"
+    files = {"demo_pkg/__init__.py": "WHO = 'demo-pkg from the local index'\n",
+             "demo_pkg-1.0.dist-info/METADATA":
+                 "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n",
+             "demo_pkg-1.0.dist-info/WHEEL":
+                 "Wheel-Version: 1.0\nGenerator: pincer-e2e\nRoot-Is-Purelib: true\n"
+                 "Tag: py3-none-any\n"}
+    files["demo_pkg-1.0.dist-info/RECORD"] = "".join(f"{n},,\n" for n in files) + \
+        "demo_pkg-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(d / "packages" / whl, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    sha = hashlib.sha256((d / "packages" / whl).read_bytes()).hexdigest()
+    (d / "simple" / "index.html").write_text('<a href="demo-pkg/">demo-pkg</a>\n')
+    (d / "simple" / "demo-pkg" / "index.html").write_text(
+        f'<a href="../../packages/{whl}#sha256={sha}">{whl}</a>\n')
+    (d / "npm" / "demo-pkg" / "-").mkdir(parents=True)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, text in (("package/package.json",
+                            '{"name": "demo-pkg", "version": "1.0.0", "main": "index.js"}'),
+                           ("package/index.js",
+                            "module.exports = 'demo-pkg from the local registry';\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            info.mode = 0o644
+            t.addfile(info, io.BytesIO(text.encode()))
+    tgz = buf.getvalue()
+    (d / "npm" / "demo-pkg" / "-" / "demo-pkg-1.0.0.tgz").write_bytes(tgz)
+    meta = {"name": "demo-pkg", "dist-tags": {"latest": "1.0.0"},
+            "versions": {"1.0.0": {
+                "name": "demo-pkg", "version": "1.0.0", "main": "index.js",
+                "dist": {"tarball": "{origin}/npm/demo-pkg/-/demo-pkg-1.0.0.tgz",
+                         "shasum": hashlib.sha1(tgz).hexdigest()}}}}
+    (d / "npm" / "demo-pkg.json").write_text(json.dumps(meta))
 
 
 class TcpEcho:
