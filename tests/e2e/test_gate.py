@@ -504,6 +504,22 @@ def test_enforcement_audit_lets_through_and_records_would_deny(gate):
     dele = gate.one(decision="would-deny", path="/gone")
     assert dele["rule"] == rule_at(pol, "host: 127.0.0.1", 1), dele
     assert not gate.egress(decision="deny")
+    # audit mode is for writing allowlists, never for opening the host's own
+    # network: private addresses stay refused
+    pol = gate.policy("""\
+        enforcement: audit
+        allow:
+          - host: 127.0.0.1
+            ports: [{web}]
+        """, name="audit-private.yaml")
+    r = gate.run(pol, sh(f"{CURL} -o /dev/null -w '%{{http_code}}\\n' {proxy} "
+                         f"http://127.0.0.1:{gate.web}/private; "
+                         f"{CURL} -o /dev/null -w '%{{http_code}}\\n' {proxy} "
+                         "http://169.254.169.254/latest/meta-data/"))
+    assert lines(r) == ["403", "403"], r.stdout + r.stderr
+    assert "/private" not in gate.ups.web.paths()
+    priv = gate.egress(why="private-address")
+    assert len(priv) == 2 and all(x["decision"] == "deny" for x in priv), gate.log()
     # a rule of its own may be enforced within an audit-only policy
     pol = gate.policy("""\
         allow_private: [127.0.0.1/32]

@@ -5,7 +5,7 @@ nowhere but the DNS responder. Fixtures in gatekit.py.
 """
 
 from gatekit import (CURL, IS_ROOT, LOCAL, gate, lines, need_names, py,  # noqa: F401
-                     results, rule_at, sh, ups)
+                     results, rule_at, sh, ups, wait_for)
 
 
 # ---- SOCKS5 ----------------------------------------------------------------
@@ -106,7 +106,9 @@ def test_capture_of_programs_that_ignore_the_proxy(gate):
     # the sandbox's DNS gives every name a synthetic address, denied or not
     assert out[6].split()[0].startswith("198.18."), out
     assert gate.ups.web.paths() == ["/curl-ip", "/curl-name", "/node", "/py-raw"]
-    assert gate.ups.echo.lines == [b"1 ping\n"]
+    # (waited for: once, the line was seen upstream only after the run)
+    wait_for(lambda: gate.ups.echo.lines, f"the echo upstream's line\n{gate.log()}", 10)
+    assert gate.ups.echo.lines == [b"1 ping\n"], gate.log()
     for path in ("/curl-ip", "/curl-name", "/node", "/py-raw"):
         rec = gate.one(decision="allow", path=path)
         assert rec["proto"] == "capture-http" and rec["host"] == (
