@@ -9,14 +9,14 @@
 
 struct box_config {
 	const struct policy *policy;
-	char *const *argv;	/* the command */
-	char *const *setenv;	/* "NAME=value" from --setenv, applied last */
-	const char *audit_path; /* NULL: the default log */
-	const char *agent;	/* who the box is for, in audit records ("-") */
-	bool quiet;		/* no summary on stderr at exit */
+	char *const *argv;	 /* the command */
+	char *const *setenv;	 /* "NAME=value" from --setenv, applied last */
+	const char *audit_path;	 /* NULL: the default log */
+	const char *agent;	 /* who the box is for, in audit records ("-") */
+	bool quiet;		 /* no summary on stderr at exit */
 	const char *policy_file; /* re-read on SIGHUP; NULL: the built-in default */
-	bool watch;		/* and whenever it changes */
-	bool die_with_parent;	/* the parent of pincer dies: so does the box */
+	bool watch;		 /* and whenever it changes */
+	bool die_with_parent;	 /* the parent of pincer dies: so does the box */
 };
 
 /* The environment the agent gets: a clean base (PATH, HOME, USER, LANG,
@@ -28,6 +28,11 @@ char **box_environment(const struct policy *p, char *const *setenv, bool tty);
  * `pincer run` exits with: the command's code, 128+N for signal N, 125 when
  * pincer could not start it, 126/127 when it could not be executed. */
 int box_run(const struct box_config *bc, int *status, struct pc_error *err);
+
+/* Why a policy file must never be reloaded into a box running p: the agent
+ * can write it, or its folder, through p's read_write grants. NULL when it
+ * cannot. (Caller frees.) */
+char *box_policy_writable_by_agent(const struct policy *p, const char *file);
 
 /* A fresh run id: 16 hex characters. */
 void box_new_run_id(char out[17]);

@@ -43,6 +43,31 @@ static void new_ports_warning(struct box_loop *L, const struct policy *old, cons
 		pc_warn("audit: %s", err.msg);
 }
 
+char *box_policy_writable_by_agent(const struct policy *p, const char *file)
+{
+	/* the folder counts: a file renamed over the policy replaces it */
+	_cleanup_free_ char *copy = pc_xstrdup(file);
+	char *slash = strrchr(copy, '/');
+	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
+	if (slash && slash != copy)
+		*slash = '\0';
+	_cleanup_free_ char *real = realpath(dir, NULL);
+	if (!real)
+		return NULL;
+	for (size_t i = 0; i < p->fs.n_read_write; i++) {
+		_cleanup_free_ char *g = realpath(p->fs.read_write[i].path, NULL);
+		if (!g)
+			continue;
+		size_t n = strlen(g);
+		if (strcmp(g, "/") == 0 ||
+		    (strncmp(real, g, n) == 0 && (real[n] == '\0' || real[n] == '/')))
+			return pc_xasprintf("the agent can write %s (filesystem.read_write "
+					    "grants %s): it could rewrite its own policy",
+					    file, p->fs.read_write[i].spec);
+	}
+	return NULL;
+}
+
 void box_reload(struct box_loop *L, const char *trigger)
 {
 	const char *file = L->bc->policy_file;
@@ -56,7 +81,9 @@ void box_reload(struct box_loop *L, const char *trigger)
 		return;
 	}
 	struct policy *p = NULL;
-	int r = policy_load(file, &p, &err);
+	/* the sandbox's grants are the ones it started with */
+	_cleanup_free_ char *writable = box_policy_writable_by_agent(L->bc->policy, file);
+	int r = writable ? pc_error(&err, EPERM, "%s", writable) : policy_load(file, &p, &err);
 	struct pc_error aerr = {0};
 	if (r < 0) {
 		_cleanup_free_ char *why = pc_xasprintf(

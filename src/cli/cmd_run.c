@@ -155,6 +155,17 @@ int cmd_run(int argc, char **argv)
 		return PC_EXIT_USAGE;
 	}
 
+	if (watch) {
+		_cleanup_free_ char *why = box_policy_writable_by_agent(policy, policy->file);
+		if (why) {
+			fprintf(stderr,
+				"pincer: run: --watch refused: %s; keep the policy outside "
+				"the agent's writable folders\n",
+				why);
+			return PC_EXIT_USAGE;
+		}
+	}
+
 	struct box_config bc = {
 		.policy = policy,
 		.argv = argv + optind,

@@ -63,7 +63,7 @@ static void count_denial(struct gate *g, const char *host, uint16_t port, const 
 	d->count = 1;
 }
 
-void gate_record(struct gconn *c, enum audit_decision d, const char *kind, const char *rule,
+bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const char *rule,
 		 const char *reason)
 {
 	struct gate *g = c->g;
@@ -80,13 +80,17 @@ void gate_record(struct gconn *c, enum audit_decision d, const char *kind, const
 		f[n++] = AUDIT_STR("rule", rule);
 	if (kind)
 		f[n++] = AUDIT_STR("why", kind);
-	if (c->addr[0])
+	/* the address only when it is this destination's: being opened, or
+	 * the open upstream of the same host and port */
+	bool same = c->u && c->up_port == c->port && strcmp(c->up_host, c->host) == 0;
+	if (c->addr[0] && (c->on_open || same))
 		f[n++] = AUDIT_STR("addr", c->addr);
 	if (c->dst_name)
 		f[n++] = AUDIT_STR("dns_name", c->dst_name);
 	f[n++] = AUDIT_NUM("conn", c->id);
 	struct pc_error err = {0};
-	if (audit_write(g->log, AUDIT_EGRESS, g->agent, g->run, d, reason, f, n, &err) < 0)
+	bool ok = audit_write(g->log, AUDIT_EGRESS, g->agent, g->run, d, reason, f, n, &err) >= 0;
+	if (!ok)
 		pc_warn("audit: %s", err.msg);
 	if (d != AUDIT_NONE)
 		c->decided = true;
@@ -100,10 +104,18 @@ void gate_record(struct gconn *c, enum audit_decision d, const char *kind, const
 		count_denial(g, c->host, c->port, why);
 	}
 	sync_soon(g);
+	return ok;
 }
 
 bool gate_decide(struct gconn *c)
 {
+	/* "2130706433", "0x7f.1": an IPv4 address in a spelling resolvers
+	 * differ on; decided, recorded and connected to as 127.0.0.1 */
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, c->host, &a4) != 1 && inet_pton(AF_INET6, c->host, &a6) != 1 &&
+	    inet_aton(c->host, &a4) == 1)
+		inet_ntop(AF_INET, &a4, c->host, sizeof(c->host));
 	struct pc_egress_decision d;
 	c->policy = c->g->policy;
 	policy_egress_decide(c->policy, c->host, c->port, c->method, c->path, &d);
@@ -144,6 +156,7 @@ struct gconn *gconn_new(struct gate *g, evutil_socket_t fd, bool capture)
 		return NULL;
 	}
 	struct gconn *c = pc_xcalloc(1, sizeof(*c));
+	g->n_conns++;
 	c->g = g;
 	c->id = ++g->next_id;
 	c->c = bev;
@@ -155,6 +168,7 @@ struct gconn *gconn_new(struct gate *g, evutil_socket_t fd, bool capture)
 		g->conns->prev = c;
 	g->conns = c;
 	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_setwatermark(bev, EV_READ, 0, GATE_READ_MAX);
 	struct timeval tv = {GATE_HEAD_TIMEOUT_S, 0};
 	bufferevent_set_timeouts(bev, &tv, NULL);
 	/* writes go out at once (gate_send); libevent writes only a rest */
@@ -165,39 +179,25 @@ struct gconn *gconn_new(struct gate *g, evutil_socket_t fd, bool capture)
 void gconn_free(struct gconn *c)
 {
 	struct gate *g = c->g;
-	if (c->opened) {
-		char reason[160];
-		uint64_t ms = (pc_now_ns() - c->start_ns) / 1000000;
-		snprintf(reason, sizeof(reason),
-			 "connection closed after %llu ms: %llu bytes out, %llu bytes in",
-			 (unsigned long long)ms, (unsigned long long)c->bytes_up,
-			 (unsigned long long)c->bytes_down);
-		const struct audit_field f[] = {
-			AUDIT_STR("host", c->host[0] ? c->host : "-"),
-			AUDIT_NUM("port", c->port),
-			AUDIT_STR("proto", gate_proto_name(c->proto)),
-			AUDIT_NUM("bytes_up", c->bytes_up),
-			AUDIT_NUM("bytes_down", c->bytes_down),
-			AUDIT_NUM("duration_ms", ms),
-			AUDIT_NUM("conn", c->id),
-		};
-		struct pc_error err = {0};
-		if (audit_write(g->log, AUDIT_EGRESS, g->agent, g->run, AUDIT_NONE, reason, f,
-				PC_ARRAY_SIZE(f), &err) < 0)
-			pc_warn("audit: %s", err.msg);
+	if (!c->decided && c->capture) {
+		/* a captured attempt that ended before the gate could decide */
+		c->proto = c->proto ? c->proto : GP_CAPTURE_RAW;
+		gate_record(c, AUDIT_NONE, NULL, NULL,
+			    "captured connection closed before it could be decided (nothing "
+			    "forwarded)");
 	}
+	upstream_release(c);
 	upstream_cancel(c);
 	http_free_state(c);
 	if (c->timer)
 		event_free(c->timer);
 	if (c->c)
 		bufferevent_free(c->c);
-	if (c->u)
-		bufferevent_free(c->u);
 	free(c->method);
 	free(c->path);
 	free(c->dst_name);
 	free(c->decision);
+	g->n_conns--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -234,10 +234,7 @@ void gconn_finish(struct gconn *c)
 {
 	c->phase = PH_CLOSING;
 	bufferevent_disable(c->c, EV_READ);
-	if (c->u) {
-		bufferevent_free(c->u);
-		c->u = NULL;
-	}
+	upstream_release(c);
 	gate_send(c->c);
 	if (evbuffer_get_length(bufferevent_get_output(c->c)) == 0)
 		gconn_free(c);
@@ -357,13 +354,64 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- listeners ---------------------------------------------------------- */
 
+/* Too many connections, or no fd left: one agent must not starve pincer.
+ * The listeners pause (the kernel's backlog holds new ones) and resume. */
+static void pause_accepting(struct gate *g, const char *why)
+{
+	for (size_t i = 0; i < g->n_listeners; i++)
+		evconnlistener_disable(g->listeners[i]);
+	struct timeval tv = {0, GATE_ACCEPT_PAUSE_MS * 1000};
+	evtimer_add(g->accept_pause, &tv);
+	if (!g->warned_full) {
+		g->warned_full = true;
+		pc_warn("gate: %s: not accepting for a while", why);
+		struct pc_error err = {0};
+		if (audit_write(g->log, AUDIT_LIMIT, g->agent, g->run, AUDIT_DENY, why, NULL, 0,
+				&err) < 0)
+			pc_warn("audit: %s", err.msg);
+	}
+}
+
+static void resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct gate *g = arg;
+	for (size_t i = 0; i < g->n_listeners; i++)
+		evconnlistener_enable(g->listeners[i]);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	char why[160];
+	snprintf(why, sizeof(why), "gate cannot accept connections: %s",
+		 strerror(EVUTIL_SOCKET_ERROR()));
+	pause_accepting(arg, why);
+}
+
+static bool room_for_one(struct gate *g, evutil_socket_t fd)
+{
+	if (g->n_conns < GATE_MAX_CONNS)
+		return true;
+	close(fd);
+	char why[120];
+	snprintf(why, sizeof(why),
+		 "the agent has %d connections open through the gate, the most "
+		 "allowed",
+		 GATE_MAX_CONNS);
+	pause_accepting(g, why);
+	return false;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
 		      void *arg)
 {
 	(void)l;
 	(void)sa;
 	(void)len;
-	gconn_new(arg, fd, false); /* on failure the fd is closed: the agent sees a reset */
+	if (room_for_one(arg, fd))
+		gconn_new(arg, fd, false); /* on failure the fd is closed: a reset */
 }
 
 static void accept_capture_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -373,6 +421,8 @@ static void accept_capture_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 	(void)sa;
 	(void)len;
 	struct gate *g = arg;
+	if (!room_for_one(g, fd))
+		return;
 	struct gconn *c = gconn_new(g, fd, true);
 	if (!c)
 		return;
@@ -400,6 +450,20 @@ static void dns_cb(evutil_socket_t fd, short what, void *arg)
 		uint16_t qtype = 0;
 		if (pc_dns_answer(g->map, q, (size_t)n, out, sizeof(out), &olen, qname, &qtype) < 0)
 			continue;
+		if ((out[3] & 0x0f) == PC_DNS_SERVFAIL && !g->dns_full_recorded) {
+			/* the run's names are used up: new ones fail, and that is said */
+			g->dns_full_recorded = true;
+			char why[400];
+			snprintf(why, sizeof(why),
+				 "DNS responder: %zu names given out, the most for one run; new "
+				 "names get SERVFAIL (first refused: %s)",
+				 pc_dns_map_count(g->map), qname);
+			pc_warn("gate: %s", why);
+			struct pc_error err = {0};
+			if (audit_write(g->log, AUDIT_LIMIT, g->agent, g->run, AUDIT_DENY, why,
+					NULL, 0, &err) < 0)
+				pc_warn("audit: %s", err.msg);
+		}
 		(void)sendto(fd, out, olen, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
 	}
 }
@@ -427,6 +491,7 @@ int gate_add_listener(struct gate *g, enum gate_listener_kind kind, int fd, uint
 		close(fd);
 		return pc_error(err, ENOMEM, "gate: cannot serve the listener for port %u", port);
 	}
+	evconnlistener_set_error_cb(l, accept_error_cb);
 	g->listeners = pc_xrealloc(g->listeners, (g->n_listeners + 1) * sizeof(*g->listeners));
 	g->listeners[g->n_listeners++] = l;
 	return 0;
@@ -450,7 +515,8 @@ int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *
 		g->dns = evdns_base_new(g->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	g->map = pc_dns_map_new(65536);
 	g->sync_timer = evtimer_new(g->base, sync_cb, g);
-	if (!g->dns || !g->map || !g->sync_timer) {
+	g->accept_pause = evtimer_new(g->base, resume_accepting, g);
+	if (!g->dns || !g->map || !g->sync_timer || !g->accept_pause) {
 		gate_free(g);
 		return pc_error(err, ENOMEM, "gate: cannot set up its resolver");
 	}
@@ -503,6 +569,8 @@ void gate_free(struct gate *g)
 	free(g->udp);
 	if (g->sync_timer)
 		event_free(g->sync_timer);
+	if (g->accept_pause)
+		event_free(g->accept_pause);
 	if (g->dns)
 		evdns_base_free(g->dns, 1); /* pending lookups call back and free their tickets */
 	if (g->map)

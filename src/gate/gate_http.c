@@ -28,6 +28,8 @@ static const char *status_text(int status)
 		return "Not Implemented";
 	case 502:
 		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
 	case 504:
 		return "Gateway Timeout";
 	case 505:
@@ -88,10 +90,7 @@ static void send_request(struct gconn *c)
 static void http_opened(struct gconn *c, int status)
 {
 	if (status) {
-		http_reply_error(c, status,
-				 status == 403	 ? c->refusal
-				 : status == 504 ? "upstream did not answer in time"
-						 : "upstream unreachable");
+		http_reply_error(c, status, gate_refusal(c, status));
 		return;
 	}
 	send_request(c);
@@ -100,10 +99,7 @@ static void http_opened(struct gconn *c, int status)
 static void connect_opened(struct gconn *c, int status)
 {
 	if (status) {
-		http_reply_error(c, status,
-				 status == 403	 ? c->refusal
-				 : status == 504 ? "upstream did not answer in time"
-						 : "upstream unreachable");
+		http_reply_error(c, status, gate_refusal(c, status));
 		return;
 	}
 	evbuffer_add_printf(bufferevent_get_output(c->c),
@@ -241,12 +237,20 @@ static void on_request(struct gconn *c, const char *buf)
 	free(c->req);
 	c->req = NULL;
 
-	char key[sizeof(c->up_key)];
-	snprintf(key, sizeof(key), "%s:%u", c->host, c->port);
-	if (c->u && strcmp(key, c->up_key) == 0) {
+	if (c->u && c->up_reusable && c->up_port == c->port && c->up_policy == c->g->policy &&
+	    strcmp(c->up_host, c->host) == 0) {
 		/* the open upstream serves this one too: same destination, the
 		 * address already checked */
-		upstream_record_decision(c);
+		if (!upstream_reuse_allowed(c)) {
+			free(c->decision);
+			c->decision = NULL;
+			http_reply_error(c, 403, c->refusal);
+			return;
+		}
+		if (!upstream_record_decision(c)) {
+			http_reply_error(c, 503, GATE_AUDIT_DOWN);
+			return;
+		}
 		send_request(c);
 		return;
 	}
@@ -325,9 +329,13 @@ static void forward_request_body(struct gconn *c)
 			c->req_done = b->remaining == 0;
 			continue;
 		}
+		/* Re-framed, not passed through: the upstream sees plain
+		 * canonical chunks (no extensions, no odd sizes, no trailers),
+		 * so no quirk of its chunk parser can split one request in two. */
 		size_t take = len < 65536 ? len : 65536;
 		const char *data = (const char *)evbuffer_pullup(in, (ssize_t)take);
-		size_t off = 0;
+		struct evbuffer *out = bufferevent_get_output(c->u);
+		size_t before = evbuffer_get_length(out), off = 0;
 		while (off < take && !c->req_done) {
 			size_t used = 0, dlen = 0;
 			const char *d = NULL;
@@ -338,12 +346,21 @@ static void forward_request_body(struct gconn *c)
 				bad_request_body(c, b->ck.reason);
 				return;
 			}
-			if (cr == PC_CHUNKED_DONE)
+			if (cr == PC_CHUNKED_DATA && dlen) {
+				evbuffer_add_printf(out, "%zx\r\n", dlen);
+				evbuffer_add(out, d, dlen);
+				evbuffer_add(out, "\r\n", 2);
+			}
+			if (cr == PC_CHUNKED_DONE) {
+				evbuffer_add(out, "0\r\n\r\n", 5);
 				c->req_done = true;
+			}
 			if (cr == PC_CHUNKED_MORE)
 				break;
 		}
-		gate_pump(c, c->c, c->u, off);
+		c->bytes_up += evbuffer_get_length(out) - before;
+		evbuffer_drain(in, off);
+		gate_pump(c, c->c, c->u, 0); /* send, and pause the client if it is ahead */
 	}
 	if (c->req_done && c->resp_done)
 		response_done(c);
@@ -369,11 +386,8 @@ static void response_done(struct gconn *c)
 		gconn_finish(c);
 		return;
 	}
-	if (c->u && !c->up_key[0]) {
-		/* the upstream said it takes no more */
-		bufferevent_free(c->u);
-		c->u = NULL;
-	}
+	if (c->u && !c->up_reusable)
+		upstream_release(c); /* it said it takes no more */
 	/* timeouts stay as they are: changing them costs epoll_ctl calls, and
 	 * an idle upstream timing out is simply closed */
 	c->phase = PH_HEAD;
@@ -449,7 +463,7 @@ static bool parse_response_head(struct gconn *c)
 			pc_chunked_init(&c->resp_body.ck, 0, 0);
 		c->resp_started = true;
 		if (!r->h.keep_alive)
-			c->up_key[0] = '\0'; /* not to be reused */
+			c->up_reusable = false;
 	}
 	rewrite_response(c, buf);
 	c->bytes_down += r->h.head_len;
@@ -462,8 +476,19 @@ static bool parse_response_head(struct gconn *c)
 
 void http_upstream_readable(struct gconn *c)
 {
-	if (c->phase != PH_HTTP || c->resp_done)
-		return; /* an idle upstream talking out of turn: ignored until EOF */
+	if (c->phase == PH_HEAD) {
+		/* an idle upstream talking out of turn: its bytes would answer
+		 * the next request; it is dropped */
+		upstream_release(c);
+		return;
+	}
+	if (c->phase != PH_HTTP)
+		return;
+	if (c->resp_done) {
+		abort_conn(c, "upstream sent more than its answer while the request body was "
+			      "still being sent");
+		return;
+	}
 	struct evbuffer *in = bufferevent_get_input(c->u);
 	while (!c->resp_started) {
 		if (!parse_response_head(c))
@@ -521,16 +546,13 @@ void http_upstream_eof(struct gconn *c)
 {
 	if (c->phase == PH_HEAD) {
 		/* an idle kept-alive upstream went away: fine */
-		bufferevent_free(c->u);
-		c->u = NULL;
-		c->up_key[0] = '\0';
+		upstream_release(c);
 		return;
 	}
 	if (c->resp_started && c->resp_body.kind == PC_HTTP_BODY_CLOSE) {
 		/* the body ran until close: it is complete */
 		c->keep_alive = false;
-		bufferevent_free(c->u);
-		c->u = NULL;
+		upstream_release(c);
 		c->resp_done = true;
 		gconn_finish(c);
 		return;

@@ -264,8 +264,21 @@ void capture_timeout(struct gconn *c)
 {
 	if (c->phase != PH_SNI)
 		return;
-	c->proto = GP_CAPTURE_RAW; /* the other end speaks first (SSH, SMTP) */
-	capture_go(c);
+	if (evbuffer_get_length(bufferevent_get_input(c->c)) == 0) {
+		c->proto = GP_CAPTURE_RAW; /* the other end speaks first (SSH, SMTP) */
+		capture_go(c);
+		return;
+	}
+	/* a ClientHello has begun: its name decides, however slowly it comes */
+	if (!c->hello_wait) {
+		c->hello_wait = true;
+		struct timeval tv = {GATE_HELLO_TIMEOUT_S, 0};
+		evtimer_add(c->timer, &tv);
+		return;
+	}
+	gate_record(c, AUDIT_DENY, "bad-request", NULL,
+		    "egress denied: the TLS ClientHello did not complete in time");
+	gconn_free(c);
 }
 
 void capture_readable(struct gconn *c)

@@ -28,13 +28,19 @@
  * reading it, and where reading resumes. */
 #define GATE_HIGH_WATER (1024 * 1024)
 #define GATE_LOW_WATER	(256 * 1024)
+/* The most either peer may have waiting unread in the gate (a pipelined
+ * flood, an upstream talking out of turn): reading stops there. */
+#define GATE_READ_MAX (256 * 1024)
 
 #define GATE_HEAD_TIMEOUT_S	120 /* an idle keep-alive client, a slow head */
 #define GATE_CONNECT_TIMEOUT_S	10
 #define GATE_RESPONSE_TIMEOUT_S 120
-#define GATE_CAPTURE_FIRST_MS	300 /* server-speaks-first protocols on a capture */
-#define GATE_SYNC_MS		50  /* audit records made durable within this */
-#define GATE_DENIAL_KEYS	16  /* distinct destinations in the exit summary */
+#define GATE_CAPTURE_FIRST_MS	300  /* server-speaks-first protocols on a capture */
+#define GATE_HELLO_TIMEOUT_S	10   /* a ClientHello that has begun, to complete */
+#define GATE_MAX_CONNS		8192 /* one agent's open connections through the gate */
+#define GATE_ACCEPT_PAUSE_MS	500  /* out of fds: stop accepting this long */
+#define GATE_SYNC_MS		50   /* audit records made durable within this */
+#define GATE_DENIAL_KEYS	16   /* distinct destinations in the exit summary */
 
 enum gconn_proto {
 	GP_UNKNOWN = 0,
@@ -91,9 +97,16 @@ struct gconn {
 	char *dst_name;			     /* capture: the name a synthetic address stood for */
 	struct pc_egress_decision *decision; /* allow / would-deny awaiting the record */
 	bool decided;			     /* at least one decision recorded */
-	bool opened;			   /* an upstream was connected: the close gets a record */
-	char addr[64];			   /* upstream address connected to ("1.2.3.4:443") */
-	char up_key[PC_HTTP_HOST_MAX + 8]; /* "host:port" of the open upstream */
+	bool opened;			     /* c->u is connected: its release gets a record */
+	char addr[64];			     /* upstream address connected to ("1.2.3.4:443") */
+	/* the open upstream: where it goes, whether it takes another request,
+	 * the policy it was checked under, when it opened */
+	char up_host[PC_HTTP_HOST_MAX + 1];
+	uint16_t up_port;
+	bool up_reusable;
+	const struct policy *up_policy;
+	uint64_t up_start_ns;
+	struct sockaddr_storage up_sa; /* the address it is connected to */
 
 	/* upstream being opened */
 	struct evdns_getaddrinfo_request *dnsreq;
@@ -114,9 +127,10 @@ struct gconn {
 
 	/* tunnel */
 	bool eof_c, eof_u;
-	bool shut_c, shut_u; /* write side of this peer shut after its output drains */
-	uint64_t bytes_up, bytes_down;
-	struct event *timer; /* capture first-byte wait */
+	bool shut_c, shut_u;	       /* write side of this peer shut after its output drains */
+	uint64_t bytes_up, bytes_down; /* of the open upstream */
+	struct event *timer;	       /* capture first-byte wait */
+	bool hello_wait;	       /* the timer now waits for a ClientHello to end */
 };
 
 struct gate_denial {
@@ -138,6 +152,10 @@ struct gate {
 	struct pc_dns_map *map;
 	struct event *sync_timer;
 	struct gconn *conns;
+	size_t n_conns;
+	struct event *accept_pause; /* re-enables the listeners */
+	bool warned_full;
+	bool dns_full_recorded;
 	uint64_t next_id;
 	struct gate_denial denials[GATE_DENIAL_KEYS];
 	size_t n_denials;
@@ -152,7 +170,7 @@ void gconn_finish(struct gconn *c);
 /* The audit record of a decision about c's current destination. kind names
  * why for denials ("not-allowed", "deny-rule", "private-address",
  * "bad-request", "upstream"); NULL for allow. */
-void gate_record(struct gconn *c, enum audit_decision d, const char *kind, const char *rule,
+bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const char *rule,
 		 const char *reason);
 /* The policy's verdict for c->host/port/method/path; a denial is recorded,
  * counted and returns false; allow and would-deny keep the decision in c
@@ -175,8 +193,19 @@ void gate_pump(struct gconn *c, struct bufferevent *from, struct bufferevent *to
  * the reason has been recorded. */
 void upstream_open(struct gconn *c, void (*on_open)(struct gconn *c, int status));
 void upstream_cancel(struct gconn *c);
-/* The allow (or would-deny) record of the decision gate_decide() kept. */
-void upstream_record_decision(struct gconn *c);
+/* Close the upstream (if any); an opened one gets its close record with
+ * the bytes each way. */
+void upstream_release(struct gconn *c);
+/* The open upstream may serve this request too: its address passes the
+ * private-address and deny-by-address checks for this request (else the
+ * denial is recorded, c->refusal set, and false). */
+bool upstream_reuse_allowed(struct gconn *c);
+/* The allow (or would-deny) record of the decision gate_decide() kept.
+ * false when it could not be written: then nothing may be forwarded. */
+bool upstream_record_decision(struct gconn *c);
+#define GATE_AUDIT_DOWN "the audit log cannot be written: nothing is forwarded"
+/* A refusal's text for the agent, by status. */
+const char *gate_refusal(const struct gconn *c, int status);
 /* Is this an address deny_private refuses? */
 bool gate_addr_private(const struct sockaddr *sa);
 

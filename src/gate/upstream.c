@@ -56,6 +56,10 @@ bool gate_addr_private(const struct sockaddr *sa)
 	if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 2002:V4ADDR::/48 */
 		return v4_private((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 |
 				  (uint32_t)b[4] << 8 | b[5]);
+	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0)
+		return true; /* 2001::/32 Teredo: an IPv4 address hides inside */
+	if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1)
+		return true; /* 64:ff9b:1::/48 local-use NAT64 */
 	if ((b[0] & 0xfe) == 0xfc)
 		return true; /* fc00::/7 unique local */
 	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
@@ -129,6 +133,10 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 			bufferevent_disable(c->u, EV_WRITE); /* gate_send writes */
 			bufferevent_enable(c->u, EV_READ);
 			c->opened = true;
+			c->up_reusable = true;
+			c->up_policy = c->policy;
+			c->up_start_ns = pc_now_ns();
+			c->bytes_up = c->bytes_down = 0;
 			finish(c, 0);
 			return;
 		}
@@ -169,12 +177,14 @@ static void try_next(struct gconn *c)
 	struct evutil_addrinfo *ai = c->ai_next;
 	c->ai_next = ai->ai_next;
 	format_addr(ai->ai_addr, c->addr, sizeof(c->addr));
+	memcpy(&c->up_sa, ai->ai_addr, ai->ai_addrlen);
 	c->u = bufferevent_socket_new(c->g->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->u) {
 		finish(c, 502);
 		return;
 	}
 	bufferevent_setcb(c->u, up_read_cb, up_write_cb, up_event_cb, c);
+	bufferevent_setwatermark(c->u, EV_READ, 0, GATE_READ_MAX);
 	struct timeval tv = {GATE_CONNECT_TIMEOUT_S, 0};
 	bufferevent_set_timeouts(c->u, NULL, &tv);
 	if (bufferevent_socket_connect(c->u, ai->ai_addr, (int)ai->ai_addrlen) < 0) {
@@ -191,6 +201,19 @@ static void try_next(struct gconn *c)
 		gate_record(c, AUDIT_NONE, "upstream", NULL, reason);
 		finish(c, 502);
 	}
+}
+
+/* Nothing will be forwarded after all (no address, or only refused ones):
+ * an allow is no longer the decision and is dropped, but a would-deny of
+ * audit mode is still recorded, so `policy suggest` sees the attempt. */
+static void note_would_deny(struct gconn *c)
+{
+	if (c->decision && c->decision->verdict == PC_EGRESS_WOULD_DENY) {
+		upstream_record_decision(c);
+		return;
+	}
+	free(c->decision);
+	c->decision = NULL;
 }
 
 /* A deny rule naming an address applies to a name that resolves to it. */
@@ -228,6 +251,7 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg)
 	c->dnsreq = NULL;
 	c->ticket = NULL;
 	if (result != 0) {
+		note_would_deny(c); /* so that policy suggest sees it */
 		char reason[400];
 		snprintf(reason, sizeof(reason), "egress failed: cannot resolve %s: %s", c->host,
 			 evutil_gai_strerror(result));
@@ -260,12 +284,16 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg)
 		evutil_freeaddrinfo(ai);
 	}
 	c->ai = c->ai_next = res;
+	if (!res)
+		note_would_deny(c); /* so that policy suggest sees it */
 	if (!res && by_addr.verdict == PC_EGRESS_DENY) {
 		char reason[800];
+		const char *why = by_addr.reason;
+		if (strncmp(why, "egress denied: ", 15) == 0)
+			why += 15;
 		snprintf(reason, sizeof(reason),
-			 "egress denied: %s resolves to an address a deny "
-			 "rule names: %s",
-			 c->host, by_addr.reason);
+			 "egress denied: %s resolves to an address a deny rule names: %s", c->host,
+			 why);
 		gate_record(c, AUDIT_DENY, "deny-rule", by_addr.rule_at, reason);
 		c->refusal = "the destination's address is denied by the policy";
 		finish(c, 403);
@@ -285,21 +313,95 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg)
 	}
 	/* the decision, now that the address is known */
 	format_addr(res->ai_addr, c->addr, sizeof(c->addr));
-	upstream_record_decision(c);
+	if (!upstream_record_decision(c)) {
+		c->refusal = GATE_AUDIT_DOWN;
+		finish(c, 503);
+		return;
+	}
 	try_next(c);
 }
 
-void upstream_record_decision(struct gconn *c)
+void upstream_release(struct gconn *c)
+{
+	if (c->u && c->opened) {
+		struct gate *g = c->g;
+		char reason[200];
+		uint64_t ms = (pc_now_ns() - c->up_start_ns) / 1000000;
+		snprintf(reason, sizeof(reason),
+			 "connection closed after %llu ms: %llu bytes out, %llu bytes in",
+			 (unsigned long long)ms, (unsigned long long)c->bytes_up,
+			 (unsigned long long)c->bytes_down);
+		const struct audit_field f[] = {
+			AUDIT_STR("host", c->up_host[0] ? c->up_host : "-"),
+			AUDIT_NUM("port", c->up_port),
+			AUDIT_STR("proto", gate_proto_name(c->proto)),
+			AUDIT_STR("addr", c->addr),
+			AUDIT_NUM("bytes_up", c->bytes_up),
+			AUDIT_NUM("bytes_down", c->bytes_down),
+			AUDIT_NUM("duration_ms", ms),
+			AUDIT_NUM("conn", c->id),
+		};
+		struct pc_error err = {0};
+		if (audit_write(g->log, AUDIT_EGRESS, g->agent, g->run, AUDIT_NONE, reason, f,
+				PC_ARRAY_SIZE(f), &err) < 0)
+			pc_warn("audit: %s", err.msg);
+	}
+	if (c->u)
+		bufferevent_free(c->u);
+	c->u = NULL;
+	c->opened = c->up_reusable = false;
+	c->up_host[0] = '\0';
+	c->up_port = 0;
+	c->bytes_up = c->bytes_down = 0;
+}
+
+bool upstream_reuse_allowed(struct gconn *c)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->up_sa;
+	const struct policy *p = c->policy;
+	if (p->net.deny_private && gate_addr_private(sa) && !policy_private_allowed(p, sa)) {
+		char reason[400];
+		snprintf(reason, sizeof(reason),
+			 "egress denied: %s is connected to %s, a private address (deny_private)",
+			 c->host, c->addr);
+		gate_record(c, AUDIT_DENY, "private-address", NULL, reason);
+		c->refusal = "the destination is a private address";
+		return false;
+	}
+	struct pc_egress_decision d;
+	if (deny_by_address(c, sa, &d)) {
+		const char *why =
+			strncmp(d.reason, "egress denied: ", 15) == 0 ? d.reason + 15 : d.reason;
+		char reason[800];
+		snprintf(reason, sizeof(reason),
+			 "egress denied: %s is connected to an address a deny rule names: %s",
+			 c->host, why);
+		gate_record(c, AUDIT_DENY, "deny-rule", d.rule_at, reason);
+		c->refusal = "the destination's address is denied by the policy";
+		return false;
+	}
+	return true;
+}
+
+bool upstream_record_decision(struct gconn *c)
 {
 	struct pc_egress_decision *d = c->decision;
 	if (!d)
-		return;
+		return true;
 	bool would = d->verdict == PC_EGRESS_WOULD_DENY;
-	gate_record(c, would ? AUDIT_WOULD_DENY : AUDIT_ALLOW,
-		    would ? (d->by_deny_rule ? "deny-rule" : "not-allowed") : NULL, d->rule_at,
-		    d->reason);
+	bool ok = gate_record(c, would ? AUDIT_WOULD_DENY : AUDIT_ALLOW,
+			      would ? (d->by_deny_rule ? "deny-rule" : "not-allowed") : NULL,
+			      d->rule_at, d->reason);
 	free(c->decision);
 	c->decision = NULL;
+	return ok;
+}
+
+const char *gate_refusal(const struct gconn *c, int status)
+{
+	if (c->refusal)
+		return c->refusal;
+	return status == 504 ? "upstream did not answer in time" : "upstream unreachable";
 }
 
 void upstream_open(struct gconn *c, void (*on_open)(struct gconn *c, int status))
@@ -307,11 +409,11 @@ void upstream_open(struct gconn *c, void (*on_open)(struct gconn *c, int status)
 	c->on_open = on_open;
 	c->phase = PH_WAIT;
 	bufferevent_disable(c->c, EV_READ);
-	if (c->u) {
-		bufferevent_free(c->u);
-		c->u = NULL;
-	}
-	snprintf(c->up_key, sizeof(c->up_key), "%s:%u", c->host, c->port);
+	upstream_release(c);
+	c->addr[0] = '\0';
+	c->refusal = NULL;
+	snprintf(c->up_host, sizeof(c->up_host), "%s", c->host);
+	c->up_port = c->port;
 	struct evutil_addrinfo hints = {
 		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
 	struct dns_ticket *t = pc_xmalloc(sizeof(*t));

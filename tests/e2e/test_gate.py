@@ -187,9 +187,6 @@ def test_deny_rule_naming_an_address_applies_to_names_resolving_to_it(gate):
     assert "resolves to an address a deny rule names" in recs[0]["reason"], recs[0]
 
 
-@pytest.mark.xfail(reason="gate bug: on a kept-alive connection the next request to the same "
-                   "host reuses the open upstream without the deny-rule-by-address check, so "
-                   "a deny rule naming the address with methods/paths is skipped", strict=True)
 def test_address_deny_rule_with_methods_holds_on_a_kept_alive_connection(gate):
     need_names()
     pol = gate.policy("""\

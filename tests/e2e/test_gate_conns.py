@@ -411,9 +411,6 @@ def test_reload_applies_to_the_next_request_on_an_open_connection(gate):
     assert k2["rule"] == "no rule allows it"
 
 
-@pytest.mark.xfail(reason="gate bug: a kept-alive upstream is reused for the next request "
-                   "without the private-address check, so a reload that drops allow_private "
-                   "does not apply to it", strict=True)
 def test_reload_dropping_allow_private_applies_to_an_open_connection(gate):
     rules = "allow:\n  - host: 127.0.0.1\n    ports: [{other}]\n"
     k1, k2 = reload_between_two_requests(gate, "allow_private: [127.0.0.1/32]\n" + rules, rules)
@@ -423,9 +420,6 @@ def test_reload_dropping_allow_private_applies_to_an_open_connection(gate):
     assert gate.one(path="/k2")["why"] == "private-address"
 
 
-@pytest.mark.xfail(reason="gate bug: a kept-alive upstream is reused for the next request "
-                   "without the deny-rule-by-address check, so a reload that adds a deny rule "
-                   "naming the address a name resolved to does not apply to it", strict=True)
 def test_reload_adding_an_address_deny_rule_applies_to_an_open_connection(gate):
     need_names()
     rules = ("allow_private: [127.0.0.1/32]\n"
