@@ -1,0 +1,78 @@
+"""Regressions from the gate's security review: each shows the attack failing
+and the audit record that says why."""
+import signal
+
+from gatekit import LOCAL, gate, py, results, ups, wait_for  # noqa: F401
+
+OPEN_OTHER = LOCAL + "  - host: 127.0.0.1\n    ports: [{other}]\n"
+
+
+def test_the_agent_cannot_rewrite_its_own_policy(gate):
+    # The policy sits in the folder the agent may write.
+    body = gate.policy(LOCAL).read_text()
+    pol = gate.ident.write("proj/policy.yaml", body)
+
+    # --watch would load whatever the agent writes there: refused up front.
+    r = gate.run(pol, ["true"], "--watch")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--watch refused" in r.stderr and "could rewrite its own policy" in r.stderr
+
+    # Without --watch, the agent rewrites the file and someone sends SIGHUP:
+    # the reload is rejected and recorded, the request stays denied.
+    widened = gate.policy(OPEN_OTHER, "widened.yaml").read_text()
+    (gate.ident.proj / "widened.yaml").write_text(widened)
+    p = gate.popen(pol, py(f"""
+        import os, shutil
+        shutil.copy("widened.yaml", "policy.yaml.new")
+        os.rename("policy.yaml.new", "policy.yaml")
+        open("edited", "w").close()
+        while not os.path.exists("go"):
+            time.sleep(0.02)
+        out(status(get("127.0.0.1", {gate.other}, "/after-edit")))
+        """))
+    try:
+        wait_for(lambda: (gate.ident.proj / "edited").exists(), "the agent's edit")
+        p.send_signal(signal.SIGHUP)
+        rejected = wait_for(lambda: [x for x in gate.ident.records()
+                                     if x["type"] == "policy" and x["decision"] == "deny"],
+                            "the rejection record")
+        gate.ident.write("proj/go", "")
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, out + err
+    assert "the agent can write" in rejected[0]["reason"], rejected
+    assert [x for x in out.splitlines() if x.startswith("[")] == ['[403]'], out + err
+    assert gate.ups.other.paths() == []
+    assert gate.one(decision="deny", path="/after-edit")["rule"] == "no rule allows it"
+
+
+def test_a_slow_client_hello_is_still_named_by_its_sni(gate):
+    # A name the policy allows, resolved inside (a synthetic address); a TLS
+    # ClientHello naming another host, sent in two parts with a pause longer
+    # than the gate's wait for server-speaks-first protocols.
+    pol = gate.policy("allow:\n  - host: allowed.test\n    ports: [443]\n")
+    r = gate.run(pol, py("""
+        import ssl
+        addr = socket.getaddrinfo("allowed.test", 443, socket.AF_INET)[0][4][0]
+        ctx = ssl.create_default_context()
+        inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, outg, server_hostname="evil.test")
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = outg.read()
+        s = socket.create_connection((addr, 443), timeout=20)
+        s.sendall(hello[:3])
+        time.sleep(0.8)
+        s.sendall(hello[3:])
+        out(addr, s.recv(100).decode() == "")
+        """))
+    (addr, closed), = results(r)
+    assert addr.startswith("198.18.") and closed, r.stdout + r.stderr
+    rec = gate.one(decision="deny", why="bad-request")
+    assert "TLS names evil.test" in rec["reason"] and rec["dns_name"] == "allowed.test", rec
+    assert not gate.egress(decision="allow")
