@@ -101,6 +101,15 @@ bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const
 				  : kind && strcmp(kind, "deny-rule") == 0	 ? "deny rule"
 				  : kind					 ? kind
 										 : "denied";
+		char narrow[96];
+		if (kind && strcmp(kind, "not-allowed") == 0 && rule &&
+		    strcmp(rule, "no rule allows it") != 0) {
+			/* a rule names the host but not this method, path or port */
+			const char *base = strrchr(rule, '/');
+			snprintf(narrow, sizeof(narrow), "outside the rule at %s",
+				 base ? base + 1 : rule);
+			why = narrow;
+		}
 		count_denial(g, c->host, c->port, why);
 	}
 	sync_soon(g);
@@ -346,6 +355,14 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_TIMEOUT) && (c->phase == PH_HTTP || c->phase == PH_WAIT)) {
 		/* a client waiting for a long answer is not idle */
 		bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    (c->phase == PH_WAIT || (c->phase == PH_HTTP && c->req_done))) {
+		/* a half-close after a whole request: it still gets its answer
+		 * (then the connection ends), a tunnel its half-close */
+		c->eof_c = true;
+		c->keep_alive = false;
 		return;
 	}
 	/* EOF, error or an idle timeout: nothing more will come */

@@ -81,7 +81,8 @@ static void send_request(struct gconn *c)
 	c->bytes_up += c->head_out.len;
 	pc_buf_free(&c->head_out);
 	c->resp_done = c->resp_started = false;
-	bufferevent_enable(c->c, EV_READ);
+	if (!c->eof_c)
+		bufferevent_enable(c->c, EV_READ);
 	bufferevent_enable(c->u, EV_READ);
 	gate_send(c->u);
 	forward_request_body(c);
@@ -292,10 +293,12 @@ void http_start(struct gconn *c)
 	parse_head(c);
 }
 
+/* The exchange cannot go on: what the agent already has on its way goes
+ * out (a truncated answer looks truncated), then the connection closes. */
 static void abort_conn(struct gconn *c, const char *why)
 {
 	gate_record(c, AUDIT_NONE, "upstream", NULL, why);
-	gconn_free(c);
+	gconn_finish(c);
 }
 
 /* A chunked body that breaks its framing: the head has gone upstream, so

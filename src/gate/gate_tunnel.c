@@ -15,19 +15,23 @@ void tunnel_start(struct gconn *c)
 	/* long-lived by nature (a TLS session, a websocket): no idle limit */
 	bufferevent_set_timeouts(c->c, NULL, NULL);
 	bufferevent_set_timeouts(c->u, NULL, NULL);
-	bufferevent_enable(c->c, EV_READ);
+	if (!c->eof_c)
+		bufferevent_enable(c->c, EV_READ);
 	bufferevent_enable(c->u, EV_READ);
 	/* what the client sent ahead (a ClientHello) goes first */
 	tunnel_readable(c, true);
 	tunnel_readable(c, false);
+	if (c->eof_c)
+		tunnel_eof(c, true); /* it half-closed while we connected */
 }
 
 void tunnel_readable(struct gconn *c, bool from_client)
 {
 	struct bufferevent *from = from_client ? c->c : c->u;
 	struct bufferevent *to = from_client ? c->u : c->c;
-	if (!(bufferevent_get_enabled(from) & EV_READ))
-		return;
+	bool eof = from_client ? c->eof_c : c->eof_u;
+	if (!(bufferevent_get_enabled(from) & EV_READ) && !eof)
+		return; /* paused by back-pressure */
 	gate_pump(c, from, to, SIZE_MAX);
 }
 

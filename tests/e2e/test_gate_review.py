@@ -76,3 +76,28 @@ def test_a_slow_client_hello_is_still_named_by_its_sni(gate):
     rec = gate.one(decision="deny", why="bad-request")
     assert "TLS names evil.test" in rec["reason"] and rec["dns_name"] == "allowed.test", rec
     assert not gate.egress(decision="allow")
+
+
+def test_a_half_closed_client_still_gets_its_answer(gate):
+    # send a whole request, shut the write half, read: the answer comes,
+    # through the proxy and on a captured connection alike
+    pol = gate.policy(LOCAL)
+    r = gate.run(pol, py(f"""
+        def ask(addr, target):
+            s = socket.create_connection(addr, timeout=20)
+            s.sendall(f"GET {{target}} HTTP/1.1\\r\\nHost: 127.0.0.1:{gate.web}\\r\\n\\r\\n".encode())
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return data.decode()
+                data += chunk
+        a = ask(("127.0.0.1", 3128), "http://127.0.0.1:{gate.web}/half-proxy")
+        b = ask(("127.0.0.1", {gate.web}), "/half-capture")
+        out(a.split("\\r\\n")[0], a.endswith("web GET /half-proxy\\n"),
+            b.split("\\r\\n")[0], b.endswith("web GET /half-capture\\n"))
+        """))
+    (pl, pbody, cl, cbody), = results(r)
+    assert pl.endswith(" 200 OK") and pbody and cl.endswith(" 200 OK") and cbody, r.stdout
+    assert gate.ups.web.paths() == ["/half-proxy", "/half-capture"]
