@@ -87,9 +87,13 @@ int audit_write(struct audit_log *log, enum audit_type type, const char *agent, 
 /* A busy writer (the gate: one record per request) defers the fdatasync
  * of decision records: each record still reaches the kernel with write(2)
  * before audit_write returns, so a crash of pincer loses nothing, and
- * audit_sync() makes them durable against a crash of the machine. The
- * writer promises to call it soon (the gate: within 50 ms, and at exit). */
-void audit_defer_sync(struct audit_log *log, bool defer);
+ * audit_sync() makes them durable against a crash of the machine. After
+ * every write that leaves work for audit_sync(), soon(arg) is called: the
+ * writer promises to run audit_sync() shortly (the gate: within 50 ms, and
+ * at exit). soon NULL: every decision record synced at once (default). */
+void audit_defer_sync(struct audit_log *log, void (*soon)(void *arg), void *arg);
+/* Something for audit_sync() to do: records to make durable, or the lock a
+ * deferring writer keeps between records (other writers wait for it). */
 bool audit_sync_pending(const struct audit_log *log);
 int audit_sync(struct audit_log *log, struct pc_error *err);
 

@@ -21,11 +21,13 @@
 struct audit_log {
 	char *path;
 	char *head_path;
-	int fd;		 /* O_RDWR | O_APPEND */
-	int head_fd;	 /* O_RDWR */
-	pid_t pid;	 /* the process the descriptors (and their locks) belong to */
-	bool defer_sync; /* decision records synced by audit_sync(), not each write */
-	bool unsynced;	 /* written since the last sync */
+	int fd;			      /* O_RDWR | O_APPEND */
+	int head_fd;		      /* O_RDWR */
+	pid_t pid;		      /* the process the descriptors (and their locks) belong to */
+	bool defer_sync;	      /* decision records synced by audit_sync(), not each write */
+	void (*sync_soon)(void *arg); /* told whenever audit_sync() has work */
+	void *sync_arg;
+	bool unsynced; /* written since the last sync */
 	/* The chain's end as of our last append: while the log still has the
 	 * size we left it at, nobody appended since, and the head and tail need
 	 * not be read again (a busy gate writes a record per request). */
@@ -35,6 +37,7 @@ struct audit_log {
 	char cached_hash[AUDIT_HASH_HEX + 1];
 	size_t cached_head_len;
 	bool head_dirty; /* deferred: FILE.head is written by audit_sync() */
+	bool held;	 /* deferred: the lock is kept from a write to the next sync */
 	struct pc_buf line;
 	struct pc_buf tmp;
 };
@@ -164,7 +167,7 @@ int audit_open(const char *path, struct audit_log **out, struct pc_error *err)
 void audit_close(struct audit_log *log)
 {
 	struct pc_error err = {0};
-	if ((log->unsynced || log->head_dirty) && log->pid == getpid() && audit_sync(log, &err) < 0)
+	if (audit_sync_pending(log) && log->pid == getpid() && audit_sync(log, &err) < 0)
 		pc_warn("audit: %s", err.msg);
 	close_files(log);
 	free(log->path);
@@ -384,9 +387,9 @@ static int sync_files(struct audit_log *log, struct pc_error *err)
 	return 0;
 }
 
-int audit_write(struct audit_log *log, enum audit_type type, const char *agent, const char *run,
-		enum audit_decision decision, const char *reason, const struct audit_field *fields,
-		size_t n_fields, struct pc_error *err)
+static int write_record(struct audit_log *log, enum audit_type type, const char *agent,
+			const char *run, enum audit_decision decision, const char *reason,
+			const struct audit_field *fields, size_t n_fields, struct pc_error *err)
 {
 	const char *type_s = audit_type_name(type);
 	const char *decision_s = audit_decision_name(decision);
@@ -405,26 +408,40 @@ int audit_write(struct audit_log *log, enum audit_type type, const char *agent, 
 		/* A forked child: the inherited descriptors share the parent's
 		 * lock, so get our own. */
 		close_files(log);
-		log->cached = log->head_dirty = log->unsynced = false;
+		log->cached = log->head_dirty = log->unsynced = log->held = false;
 		int r = open_files(log, err);
 		if (r < 0)
 			return r;
 	}
 
-	int r;
-	while ((r = flock(log->fd, LOCK_EX)) < 0 && errno == EINTR)
-		;
-	if (r < 0)
-		return pc_error_errno(err, errno, "cannot lock %s", log->path);
-	_cleanup_(unlockp) int locked = log->fd;
+	/* A deferring writer keeps the lock from one record to its next sync
+	 * (<= 50 ms for the gate): nobody else can move the chain's end in
+	 * between, so it is neither locked nor read again per record. */
+	int r = 0;
+	bool trust = log->held && log->cached;
+	if (!log->held) {
+		while ((r = flock(log->fd, LOCK_EX)) < 0 && errno == EINTR)
+			;
+		if (r < 0)
+			return pc_error_errno(err, errno, "cannot lock %s", log->path);
+	}
+	log->held = log->defer_sync;
+	_cleanup_(unlockp) int locked = log->held ? -1 : log->fd;
 
 	struct chain_end end;
 	off_t size = 0;
 	bool need_nl = false;
 	size_t head_len = 0;
-	r = chain_end(log, &end, &size, &need_nl, &head_len, err);
-	if (r < 0)
-		return r;
+	if (trust) {
+		end.seq = log->cached_seq;
+		memcpy(end.hash, log->cached_hash, sizeof(end.hash));
+		size = log->cached_size;
+		head_len = log->cached_head_len;
+	} else {
+		r = chain_end(log, &end, &size, &need_nl, &head_len, err);
+		if (r < 0)
+			return r;
+	}
 
 	char when[32];
 	format_time(when);
@@ -486,14 +503,26 @@ int audit_write(struct audit_log *log, enum audit_type type, const char *agent, 
 	return 0;
 }
 
-void audit_defer_sync(struct audit_log *log, bool defer)
+int audit_write(struct audit_log *log, enum audit_type type, const char *agent, const char *run,
+		enum audit_decision decision, const char *reason, const struct audit_field *fields,
+		size_t n_fields, struct pc_error *err)
 {
-	log->defer_sync = defer;
+	int r = write_record(log, type, agent, run, decision, reason, fields, n_fields, err);
+	if (log->sync_soon && audit_sync_pending(log))
+		log->sync_soon(log->sync_arg);
+	return r;
+}
+
+void audit_defer_sync(struct audit_log *log, void (*soon)(void *arg), void *arg)
+{
+	log->defer_sync = soon != NULL;
+	log->sync_soon = soon;
+	log->sync_arg = arg;
 }
 
 bool audit_sync_pending(const struct audit_log *log)
 {
-	return log->unsynced;
+	return log->unsynced || log->head_dirty || log->held;
 }
 
 int audit_sync(struct audit_log *log, struct pc_error *err)
@@ -513,7 +542,10 @@ int audit_sync(struct audit_log *log, struct pc_error *err)
 		log->head_dirty = false;
 		(void)locked;
 	}
-	if (!log->unsynced)
-		return 0;
-	return sync_files(log, err);
+	int r = log->unsynced ? sync_files(log, err) : 0;
+	if (log->held) {
+		flock(log->fd, LOCK_UN); /* other writers may go on */
+		log->held = false;
+	}
+	return r;
 }

@@ -21,9 +21,10 @@ const char *gate_proto_name(enum gconn_proto p)
 
 /* ---- records ------------------------------------------------------------ */
 
-static void sync_soon(struct gate *g)
+static void sync_soon(void *arg)
 {
-	if (audit_sync_pending(g->log) && !evtimer_pending(g->sync_timer, NULL)) {
+	struct gate *g = arg;
+	if (!evtimer_pending(g->sync_timer, NULL)) {
 		struct timeval tv = {0, GATE_SYNC_MS * 1000};
 		evtimer_add(g->sync_timer, &tv);
 	}
@@ -112,7 +113,6 @@ bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const
 		}
 		count_denial(g, c->host, c->port, why);
 	}
-	sync_soon(g);
 	return ok;
 }
 
@@ -181,6 +181,7 @@ struct gconn *gconn_new(struct gate *g, evutil_socket_t fd, bool capture)
 	struct timeval tv = {GATE_HEAD_TIMEOUT_S, 0};
 	bufferevent_set_timeouts(bev, &tv, NULL);
 	/* writes go out at once (gate_send); libevent writes only a rest */
+	bufferevent_disable(bev, EV_WRITE); /* on by default in libevent */
 	bufferevent_enable(bev, EV_READ);
 	return c;
 }
@@ -537,7 +538,7 @@ int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *
 		gate_free(g);
 		return pc_error(err, ENOMEM, "gate: cannot set up its resolver");
 	}
-	audit_defer_sync(g->log, true);
+	audit_defer_sync(g->log, sync_soon, g);
 	*out = g;
 	return 0;
 }
@@ -596,7 +597,7 @@ void gate_free(struct gate *g)
 		struct pc_error err = {0};
 		if (audit_sync(g->log, &err) < 0)
 			pc_warn("audit: %s", err.msg);
-		audit_defer_sync(g->log, false);
+		audit_defer_sync(g->log, NULL, NULL);
 	}
 	free(g);
 }
