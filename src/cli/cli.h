@@ -19,6 +19,7 @@
 int cmd_run(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_vault(int argc, char **argv);
 
 /* Print "pincer: <msg>" for an error that travelled up. */
 void cli_print_error(const struct pc_error *err);

@@ -11,6 +11,7 @@ static const struct command {
 	{"run", cmd_run, "run a command in a new sandbox"},
 	{"policy", cmd_policy, "check a policy file and print the effective policy"},
 	{"audit", cmd_audit, "verify or read the audit log"},
+	{"vault", cmd_vault, "keep the secrets the gate adds to an agent's requests"},
 };
 
 static void usage(FILE *out)
