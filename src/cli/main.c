@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+static int run_vault(int argc, char **argv);
+
 static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -11,7 +13,7 @@ static const struct command {
 	{"run", cmd_run, "run a command in a new sandbox"},
 	{"policy", cmd_policy, "check a policy file and print the effective policy"},
 	{"audit", cmd_audit, "verify or read the audit log"},
-	{"vault", cmd_vault, "keep the secrets the gate adds to an agent's requests"},
+	{"vault", run_vault, "keep the secrets the gate adds to an agent's requests"},
 };
 
 static void usage(FILE *out)
@@ -33,9 +35,27 @@ static void usage(FILE *out)
 		     "Run 'pincer COMMAND --help' for a command's options.\n");
 }
 
-void cli_print_error(const struct pc_error *err)
+/* `pincer vault ...`: the vault's program, beside this one. */
+static int run_vault(int argc, char **argv)
 {
-	fprintf(stderr, "pincer: %s\n", err->msg[0] ? err->msg : strerror(err->code));
+	(void)argc;
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0) {
+		fprintf(stderr, "pincer: vault: cannot find pincer's own folder: %s\n",
+			strerror(errno));
+		return PC_EXIT_SETUP;
+	}
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	_cleanup_free_ char *prog = pc_xasprintf(
+		"%.*s/pincer-vault", slash ? (int)(slash - self) : 1, slash ? self : ".");
+	execv(prog, argv);
+	fprintf(stderr,
+		"pincer: vault: cannot run %s: %s (the vault's commands are a program of their "
+		"own, so that 'pincer run' never loads libcrypto; install it beside pincer)\n",
+		prog, strerror(errno));
+	return PC_EXIT_SETUP;
 }
 
 int main(int argc, char **argv)
