@@ -1,6 +1,7 @@
 /* One box in the foreground: what `pincer run` does from policy to exit. */
 #include "box/internal.h"
 #include "sandbox/sandbox.h"
+#include "vault/vault.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -112,7 +113,14 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	_cleanup_free_ char *cmd = join_argv(bc->argv);
 	_cleanup_free_ char *logpath = canonical_file(audit_path(log));
 	_cleanup_free_ char *head = pc_xasprintf("%s.head", logpath);
-	char *hidden[] = {logpath, head, NULL};
+	/* the vault's store, key and lock: an agent seeing them holds every
+	 * secret, so no grant may contain them */
+	_cleanup_free_ char *store = vault_store_file();
+	_cleanup_free_ char *key = vault_key_file(store);
+	_cleanup_free_ char *vault_store = canonical_file(store);
+	_cleanup_free_ char *vault_key = canonical_file(key);
+	_cleanup_free_ char *vault_lock = pc_xasprintf("%s.lock", vault_store);
+	char *hidden[] = {logpath, head, vault_store, vault_key, vault_lock, NULL};
 
 	_cleanup_free_ char *cgname = pc_xasprintf("pincer-%s", run);
 	struct sandbox_config cfg = {

@@ -300,16 +300,19 @@ static int do_list(const struct args *a, struct vault *v)
 	return PC_EXIT_OK;
 }
 
-static int do_get(const struct args *a, struct vault *v, struct audit_log *log)
+static int do_get(const struct args *a, struct vault **vp, struct audit_log *log)
 {
 	struct pc_error err = {0};
 	struct vault_secret s = {0};
-	if (vault_get(v, a->name, a->owner, &s, &err) < 0)
+	if (vault_get(*vp, a->name, a->owner, &s, &err) < 0)
 		return fail(&err);
 	/* Recorded before it is shown: a reveal the log cannot hold is refused. */
 	int r = record(log, "reveal", a->name, a->owner, "revealed", &err);
 	if (r == 0)
-		r = vault_commit(v, &err); /* a purge that was due */
+		r = vault_commit(*vp, &err); /* a purge that was due */
+	/* the store's lock is not held while stdout may block */
+	vault_close(*vp);
+	*vp = NULL;
 	if (r < 0) {
 		vault_secret_wipe(&s);
 		return fail(&err);
@@ -320,7 +323,31 @@ static int do_get(const struct args *a, struct vault *v, struct audit_log *log)
 	return ok ? PC_EXIT_OK : PC_EXIT_USAGE;
 }
 
-static int do_change(const struct args *a, struct vault *v, struct audit_log *log)
+/* How long a rotated-out value stays valid: "0" ends it at once. */
+#define VAULT_KEEP_MAX_MS (7ULL * 24 * 3600 * 1000)
+static int parse_keep(const char *s, uint64_t *ms)
+{
+	if (!s) {
+		*ms = 10 * 60 * 1000;
+		return 0;
+	}
+	if (strcmp(s, "0") == 0) {
+		*ms = 0;
+		return 0;
+	}
+	if (pc_parse_duration(s, ms) < 0)
+		return usage_error("rotate: --keep %s is not a duration (10m, 1h, 30s, 0)", s);
+	if (*ms > VAULT_KEEP_MAX_MS)
+		return usage_error("rotate: --keep %s is longer than 7 days: an old value should "
+				   "not outlive its replacement by that much",
+				   s);
+	return 0;
+}
+
+/* The value comes in before the store is opened: its lock is never held
+ * while someone types, or while a pipe waits. */
+static int do_change(const struct args *a, struct vault *v, struct audit_log *log, uint8_t *val,
+		     size_t len, uint64_t keep_ms)
 {
 	struct pc_error err = {0};
 	int r;
@@ -329,14 +356,6 @@ static int do_change(const struct args *a, struct vault *v, struct audit_log *lo
 		r = vault_remove(v, a->name, a->owner, &err);
 		what = "removed";
 	} else {
-		uint64_t keep_ms = 10 * 60 * 1000;
-		if (a->keep && pc_parse_duration(a->keep, &keep_ms) < 0)
-			return usage_error("rotate: --keep %s is not a duration (10m, 1h, 30s, 0)",
-					   a->keep);
-		uint8_t *val = NULL;
-		size_t len = 0;
-		if (get_value(a, &val, &len) < 0)
-			return PC_EXIT_USAGE;
 		if (strcmp(a->cmd, "set") == 0) {
 			r = vault_set(v, a->name, a->owner, val, len, &err);
 			what = r == 1 ? "replaced" : "stored";
@@ -344,8 +363,6 @@ static int do_change(const struct args *a, struct vault *v, struct audit_log *lo
 			r = vault_rotate(v, a->name, a->owner, val, len, keep_ms, &err);
 			what = "rotated";
 		}
-		vault_wipe(val, VAULT_VALUE_MAX + 2);
-		free(val);
 	}
 	if (r < 0)
 		return fail(&err);
@@ -430,10 +447,23 @@ int cmd_vault(int argc, char **argv)
 	_cleanup_audit_ struct audit_log *log = NULL;
 	if (!is_list && audit_open(a.audit, &log, &err) < 0)
 		return fail(&err);
+	uint64_t keep_ms = 0;
+	uint8_t *val = NULL;
+	size_t len = 0;
+	if (takes_value) {
+		if (strcmp(a.cmd, "rotate") == 0 && (r = parse_keep(a.keep, &keep_ms)) != 0)
+			return r;
+		if (get_value(&a, &val, &len) < 0)
+			return PC_EXIT_USAGE;
+	}
 	struct vault_options o = {
 		.path = a.vault, .write = true, .create = strcmp(a.cmd, "set") == 0};
 	_cleanup_vault_ struct vault *v = NULL;
 	r = vault_open(&o, &v, &err);
+	if (r < 0 && val) {
+		vault_wipe(val, VAULT_VALUE_MAX + 2);
+		free(val);
+	}
 	if (r == -ENOENT && is_list && !strstr(err.msg, "key")) {
 		printf("no secrets (%s)\n", err.msg);
 		return PC_EXIT_OK;
@@ -447,6 +477,11 @@ int cmd_vault(int argc, char **argv)
 		return r;
 	}
 	if (strcmp(a.cmd, "get") == 0)
-		return do_get(&a, v, log);
-	return do_change(&a, v, log);
+		return do_get(&a, &v, log);
+	r = do_change(&a, v, log, val, len, keep_ms);
+	if (val) {
+		vault_wipe(val, VAULT_VALUE_MAX + 2);
+		free(val);
+	}
+	return r;
 }

@@ -76,6 +76,11 @@ const char *vault_path(const struct vault *v);
 const char *vault_key_path(const struct vault *v);
 /* Where the store is without --vault / PINCER_VAULT_FILE (caller frees). */
 char *vault_default_path(void);
+/* The store and key vault_open() uses without options: $PINCER_VAULT_FILE
+ * else the default; $PINCER_VAULT_KEY_FILE else STORE.key (caller frees).
+ * These need no libcrypto: pincer run hides them from every sandbox. */
+char *vault_store_file(void);
+char *vault_key_file(const char *store);
 /* The identity a command acts as by default: the caller's user name. */
 char *vault_default_identity(void);
 

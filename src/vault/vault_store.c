@@ -66,16 +66,6 @@ bool vault_valid_identity(const char *id)
 	return valid_body(id);
 }
 
-char *vault_default_path(void)
-{
-	if (geteuid() == 0)
-		return pc_xstrdup("/var/lib/pincer/vault.db");
-	const char *state = getenv("XDG_STATE_HOME");
-	if (state && state[0] == '/')
-		return pc_xasprintf("%s/pincer/vault.db", state);
-	return pc_xasprintf("%s/.local/state/pincer/vault.db", pc_home_dir());
-}
-
 char *vault_default_identity(void)
 {
 	struct passwd *pw = getpwuid(geteuid());
@@ -459,10 +449,8 @@ int vault_open(const struct vault_options *o, struct vault **out, struct pc_erro
 	struct vault *v = pc_xcalloc(1, sizeof(*v));
 	v->lock_fd = -1;
 	v->write = o->write;
-	const char *p = o->path ? o->path : getenv("PINCER_VAULT_FILE");
-	v->path = p && *p ? pc_xstrdup(p) : vault_default_path();
-	const char *k = o->key_path ? o->key_path : getenv("PINCER_VAULT_KEY_FILE");
-	v->key_path = k && *k ? pc_xstrdup(k) : pc_xasprintf("%s.key", v->path);
+	v->path = o->path ? pc_xstrdup(o->path) : vault_store_file();
+	v->key_path = o->key_path ? pc_xstrdup(o->key_path) : vault_key_file(v->path);
 
 	int rc = 0;
 	if (o->create) {
@@ -629,7 +617,9 @@ int vault_rotate(struct vault *v, const char *name, const char *owner, const voi
 	blob_free(&r->prev);
 	r->cur = cur;
 	r->prev = prev;
-	r->prev_until_ms = keep_ms ? now_ms() + keep_ms : 0;
+	/* saturating: a huge keep means "kept", never a wrapped-round 0 */
+	uint64_t now = now_ms();
+	r->prev_until_ms = !keep_ms ? 0 : keep_ms > UINT64_MAX - now ? UINT64_MAX : now + keep_ms;
 	r->rotated_s = now_ms() / 1000;
 	v->dirty = true;
 	return 0;

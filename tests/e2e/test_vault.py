@@ -206,3 +206,53 @@ def test_symlinked_store_refused(pincer):
     link.symlink_to(store(pincer))
     r = vault(pincer, "list", env={"PINCER_VAULT_FILE": str(link)})
     assert r.returncode == 2 and "symbolic link" in r.stderr
+
+
+# ---- from the vault's review -------------------------------------------------
+
+def test_no_sandbox_may_see_the_vault(pincer):
+    # The store sits inside the folder a run would grant: the run is refused
+    # (as for the audit log), and the refusal is recorded.
+    where = pincer.proj / ".secrets" / "vault.db"
+    env = {"PINCER_VAULT_FILE": str(where)}
+    r = vault(pincer, "set", "anthropic", input=SECRET, env={"PINCER_VAULT_FILE": str(where)})
+    assert r.returncode == 0, r.stderr
+    r = pincer.pincer("run", "--", "cat", ".secrets/vault.db.key", env=env)
+    assert r.returncode == 125, r.stdout + r.stderr
+    assert "vault.db" in r.stderr and "would expose" in r.stderr
+    assert r.stdout == ""
+    refused = [x for x in pincer.records() if x["type"] == "mount" and x["decision"] == "deny"]
+    assert refused and "vault.db" in refused[-1]["reason"]
+
+
+def test_rotate_keep_zero_and_bounds(pincer):
+    assert vault(pincer, "set", "k", input=SECRET).returncode == 0
+    r = vault(pincer, "rotate", "k", "--keep", "0", input=NEW)
+    assert r.returncode == 0, r.stderr
+    r = vault(pincer, "rotate", "k", "--keep", "30d", input=SECRET)
+    assert r.returncode == 2 and "longer than 7 days" in r.stderr
+    r = vault(pincer, "get", "k", "--reveal")
+    assert r.stdout == NEW + "\n"
+
+
+def test_a_slow_writer_does_not_lock_others_out(pincer, tmp_path):
+    # the value is read before the store is opened: a writer waiting on its
+    # input holds no lock
+    assert vault(pincer, "set", "k", input=SECRET).returncode == 0
+    fifo = pincer.work / "value.fifo"
+    os.mkfifo(fifo)
+    os.chmod(fifo, 0o666)
+    import subprocess
+    e = pincer.env({"PINCER_VAULT_FILE": str(store(pincer))})
+    slow = subprocess.Popen(pincer.prefix + [__import__("conftest").PINCER, "vault", "set", "late",
+                                             "--from-file", str(fifo), "--audit",
+                                             str(pincer.audit)], env=e,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        r = vault(pincer, "list")
+        assert r.returncode == 0 and "k" in r.stdout, r.stderr
+    finally:
+        with open(fifo, "w") as f:
+            f.write(NEW)
+        slow.communicate(timeout=20)
+    assert slow.returncode == 0
