@@ -92,8 +92,8 @@ int audit_write(struct audit_log *log, enum audit_type type, const char *agent, 
  * writer promises to run audit_sync() shortly (the gate: within 50 ms, and
  * at exit). soon NULL: every decision record synced at once (default). */
 void audit_defer_sync(struct audit_log *log, void (*soon)(void *arg), void *arg);
-/* Something for audit_sync() to do: records to make durable, or the lock a
- * deferring writer keeps between records (other writers wait for it). */
+/* Something for audit_sync() to do: records to make durable, FILE.head to
+ * bring up to date. */
 bool audit_sync_pending(const struct audit_log *log);
 int audit_sync(struct audit_log *log, struct pc_error *err);
 

@@ -37,7 +37,6 @@ struct audit_log {
 	char cached_hash[AUDIT_HASH_HEX + 1];
 	size_t cached_head_len;
 	bool head_dirty; /* deferred: FILE.head is written by audit_sync() */
-	bool held;	 /* deferred: the lock is kept from a write to the next sync */
 	struct pc_buf line;
 	struct pc_buf tmp;
 };
@@ -408,40 +407,28 @@ static int write_record(struct audit_log *log, enum audit_type type, const char 
 		/* A forked child: the inherited descriptors share the parent's
 		 * lock, so get our own. */
 		close_files(log);
-		log->cached = log->head_dirty = log->unsynced = log->held = false;
+		log->cached = log->head_dirty = log->unsynced = false;
 		int r = open_files(log, err);
 		if (r < 0)
 			return r;
 	}
 
-	/* A deferring writer keeps the lock from one record to its next sync
-	 * (<= 50 ms for the gate): nobody else can move the chain's end in
-	 * between, so it is neither locked nor read again per record. */
-	int r = 0;
-	bool trust = log->held && log->cached;
-	if (!log->held) {
-		while ((r = flock(log->fd, LOCK_EX)) < 0 && errno == EINTR)
-			;
-		if (r < 0)
-			return pc_error_errno(err, errno, "cannot lock %s", log->path);
-	}
-	log->held = log->defer_sync;
-	_cleanup_(unlockp) int locked = log->held ? -1 : log->fd;
+	/* The lock is taken per record, never kept: a stopped pincer must not
+	 * hold up every other writer of the log. */
+	int r;
+	while ((r = flock(log->fd, LOCK_EX)) < 0 && errno == EINTR)
+		;
+	if (r < 0)
+		return pc_error_errno(err, errno, "cannot lock %s", log->path);
+	_cleanup_(unlockp) int locked = log->fd;
 
 	struct chain_end end;
 	off_t size = 0;
 	bool need_nl = false;
 	size_t head_len = 0;
-	if (trust) {
-		end.seq = log->cached_seq;
-		memcpy(end.hash, log->cached_hash, sizeof(end.hash));
-		size = log->cached_size;
-		head_len = log->cached_head_len;
-	} else {
-		r = chain_end(log, &end, &size, &need_nl, &head_len, err);
-		if (r < 0)
-			return r;
-	}
+	r = chain_end(log, &end, &size, &need_nl, &head_len, err);
+	if (r < 0)
+		return r;
 
 	char when[32];
 	format_time(when);
@@ -522,7 +509,7 @@ void audit_defer_sync(struct audit_log *log, void (*soon)(void *arg), void *arg)
 
 bool audit_sync_pending(const struct audit_log *log)
 {
-	return log->unsynced || log->head_dirty || log->held;
+	return log->unsynced || log->head_dirty;
 }
 
 int audit_sync(struct audit_log *log, struct pc_error *err)
@@ -542,10 +529,5 @@ int audit_sync(struct audit_log *log, struct pc_error *err)
 		log->head_dirty = false;
 		(void)locked;
 	}
-	int r = log->unsynced ? sync_files(log, err) : 0;
-	if (log->held) {
-		flock(log->fd, LOCK_UN); /* other writers may go on */
-		log->held = false;
-	}
-	return r;
+	return log->unsynced ? sync_files(log, err) : 0;
 }

@@ -301,6 +301,39 @@ static void abort_conn(struct gconn *c, const char *why)
 	gconn_finish(c);
 }
 
+/* Walk the chunked body at the front of `in` (up to 64 KiB of it), and
+ * with `reframe` write the data there as canonical chunks. *off: the bytes
+ * of `in` consumed. 1 at the body's end, 0 for more to come, -1 broken. */
+static int chunked_walk(struct body_state *b, struct evbuffer *in, struct evbuffer *reframe,
+			size_t *off)
+{
+	size_t len = evbuffer_get_length(in);
+	size_t take = len < 65536 ? len : 65536;
+	const char *data = (const char *)evbuffer_pullup(in, (ssize_t)take);
+	while (*off < take) {
+		size_t used = 0, dlen = 0;
+		const char *d = NULL;
+		enum pc_chunked_result cr =
+			pc_chunked_feed(&b->ck, data + *off, take - *off, &used, &d, &dlen);
+		*off += used;
+		if (cr == PC_CHUNKED_ERROR)
+			return -1;
+		if (reframe && cr == PC_CHUNKED_DATA && dlen) {
+			evbuffer_add_printf(reframe, "%zx\r\n", dlen);
+			evbuffer_add(reframe, d, dlen);
+			evbuffer_add(reframe, "\r\n", 2);
+		}
+		if (cr == PC_CHUNKED_DONE) {
+			if (reframe)
+				evbuffer_add(reframe, "0\r\n\r\n", 5);
+			return 1;
+		}
+		if (cr == PC_CHUNKED_MORE)
+			break;
+	}
+	return 0;
+}
+
 /* A chunked body that breaks its framing: the head has gone upstream, so
  * that exchange is abandoned; the agent gets its 400 unless an answer had
  * already begun. */
@@ -335,32 +368,14 @@ static void forward_request_body(struct gconn *c)
 		/* Re-framed, not passed through: the upstream sees plain
 		 * canonical chunks (no extensions, no odd sizes, no trailers),
 		 * so no quirk of its chunk parser can split one request in two. */
-		size_t take = len < 65536 ? len : 65536;
-		const char *data = (const char *)evbuffer_pullup(in, (ssize_t)take);
 		struct evbuffer *out = bufferevent_get_output(c->u);
 		size_t before = evbuffer_get_length(out), off = 0;
-		while (off < take && !c->req_done) {
-			size_t used = 0, dlen = 0;
-			const char *d = NULL;
-			enum pc_chunked_result cr =
-				pc_chunked_feed(&b->ck, data + off, take - off, &used, &d, &dlen);
-			off += used;
-			if (cr == PC_CHUNKED_ERROR) {
-				bad_request_body(c, b->ck.reason);
-				return;
-			}
-			if (cr == PC_CHUNKED_DATA && dlen) {
-				evbuffer_add_printf(out, "%zx\r\n", dlen);
-				evbuffer_add(out, d, dlen);
-				evbuffer_add(out, "\r\n", 2);
-			}
-			if (cr == PC_CHUNKED_DONE) {
-				evbuffer_add(out, "0\r\n\r\n", 5);
-				c->req_done = true;
-			}
-			if (cr == PC_CHUNKED_MORE)
-				break;
+		int cr = chunked_walk(b, in, out, &off);
+		if (cr < 0) {
+			bad_request_body(c, b->ck.reason);
+			return;
 		}
+		c->req_done = cr > 0;
 		c->bytes_up += evbuffer_get_length(out) - before;
 		evbuffer_drain(in, off);
 		gate_pump(c, c->c, c->u, 0); /* send, and pause the client if it is ahead */
@@ -391,6 +406,13 @@ static void response_done(struct gconn *c)
 	}
 	if (c->u && !c->up_reusable)
 		upstream_release(c); /* it said it takes no more */
+	else if (c->u && evbuffer_get_length(bufferevent_get_input(c->u))) {
+		/* more than its answer came: those bytes would answer the next
+		 * request, so this upstream serves no other */
+		gate_record(c, AUDIT_NONE, "upstream", NULL,
+			    "upstream sent more than its answer: not reused");
+		upstream_release(c);
+	}
 	/* timeouts stay as they are: changing them costs epoll_ctl calls, and
 	 * an idle upstream timing out is simply closed */
 	c->phase = PH_HEAD;
@@ -517,27 +539,14 @@ void http_upstream_readable(struct gconn *c)
 			b->remaining -= n;
 			continue;
 		}
-		size_t take = len < 65536 ? len : 65536;
-		const char *data = (const char *)evbuffer_pullup(in, (ssize_t)take);
 		size_t off = 0;
-		bool done = false;
-		while (off < take && !done) {
-			size_t used = 0, dlen = 0;
-			const char *d = NULL;
-			enum pc_chunked_result cr =
-				pc_chunked_feed(&b->ck, data + off, take - off, &used, &d, &dlen);
-			off += used;
-			if (cr == PC_CHUNKED_ERROR) {
-				abort_conn(c, "upstream response body: bad chunked framing");
-				return;
-			}
-			if (cr == PC_CHUNKED_DONE)
-				done = true;
-			if (cr == PC_CHUNKED_MORE)
-				break;
+		int cr = chunked_walk(b, in, NULL, &off);
+		if (cr < 0) {
+			abort_conn(c, "upstream response body: bad chunked framing");
+			return;
 		}
 		gate_pump(c, c->u, c->c, off);
-		if (done)
+		if (cr > 0)
 			break;
 	}
 	if (c->resp_done)

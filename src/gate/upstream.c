@@ -119,6 +119,21 @@ static void finish(struct gconn *c, int status)
 		cb(c, status);
 }
 
+/* This address did not take: the next one, or the failure recorded. */
+static void connect_failed(struct gconn *c, const char *what, int status)
+{
+	bufferevent_free(c->u);
+	c->u = NULL;
+	if (c->ai_next) {
+		try_next(c);
+		return;
+	}
+	char reason[400];
+	snprintf(reason, sizeof(reason), "upstream %s (%s:%u) %s", c->addr, c->host, c->port, what);
+	gate_record(c, AUDIT_NONE, "upstream", NULL, reason);
+	finish(c, status);
+}
+
 static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
@@ -141,19 +156,10 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		int e = EVUTIL_SOCKET_ERROR();
-		bufferevent_free(c->u);
-		c->u = NULL;
-		if (c->ai_next) {
-			try_next(c);
-			return;
-		}
-		char reason[400];
 		bool timeout = what & BEV_EVENT_TIMEOUT;
-		snprintf(reason, sizeof(reason), "upstream %s (%s:%u) %s", c->addr, c->host,
-			 c->port,
-			 timeout ? "did not answer in time" : strerror(e ? e : ECONNREFUSED));
-		gate_record(c, AUDIT_NONE, "upstream", NULL, reason);
-		finish(c, timeout ? 504 : 502);
+		connect_failed(c,
+			       timeout ? "did not answer in time" : strerror(e ? e : ECONNREFUSED),
+			       timeout ? 504 : 502);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && c->phase == PH_TUNNEL) {
@@ -187,20 +193,8 @@ static void try_next(struct gconn *c)
 	bufferevent_setwatermark(c->u, EV_READ, 0, GATE_READ_MAX);
 	struct timeval tv = {GATE_CONNECT_TIMEOUT_S, 0};
 	bufferevent_set_timeouts(c->u, NULL, &tv);
-	if (bufferevent_socket_connect(c->u, ai->ai_addr, (int)ai->ai_addrlen) < 0) {
-		/* up_event_cb has not run: same path as a refused connect */
-		bufferevent_free(c->u);
-		c->u = NULL;
-		if (c->ai_next) {
-			try_next(c);
-			return;
-		}
-		char reason[400];
-		snprintf(reason, sizeof(reason), "upstream %s (%s:%u): cannot connect", c->addr,
-			 c->host, c->port);
-		gate_record(c, AUDIT_NONE, "upstream", NULL, reason);
-		finish(c, 502);
-	}
+	if (bufferevent_socket_connect(c->u, ai->ai_addr, (int)ai->ai_addrlen) < 0)
+		connect_failed(c, "cannot be connected to", 502); /* no callback came */
 }
 
 /* Nothing will be forwarded after all (no address, or only refused ones):

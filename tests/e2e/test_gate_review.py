@@ -101,3 +101,23 @@ def test_a_half_closed_client_still_gets_its_answer(gate):
     (pl, pbody, cl, cbody), = results(r)
     assert pl.endswith(" 200 OK") and pbody and cl.endswith(" 200 OK") and cbody, r.stdout
     assert gate.ups.web.paths() == ["/half-proxy", "/half-capture"]
+
+
+def test_an_answer_nobody_asked_for_never_answers_the_next_request(gate):
+    # the upstream sends two answers to one request; the second must not
+    # become the answer to the agent's next request on the kept-alive line
+    pol = gate.policy(LOCAL)
+    r = gate.run(pol, py(f"""
+        s = socket.create_connection(("127.0.0.1", 3128), timeout=20)
+        f = s.makefile("rb")
+        def req(path):
+            hp = "127.0.0.1:{gate.web}"
+            s.sendall(f"GET http://{{hp}}{{path}} HTTP/1.1\\r\\nHost: {{hp}}\\r\\n\\r\\n".encode())
+            return read_answer(f)
+        out(req("/extra"), req("/second"))
+        """))
+    (first, second), = results(r)
+    assert first == ["200", "ok"], first
+    assert second == ["200", f"web GET /second\n"], second
+    rec = [x for x in gate.egress() if "more than its answer" in x["reason"]]
+    assert rec and rec[0]["decision"] == "-", gate.log()

@@ -10,6 +10,8 @@ agent saw and what the outside world saw (or did not see).
     /echo         answers with the request body
     /chunked      answers with a chunked body
     /bad-response answers with both Content-Length and Transfer-Encoding
+    /extra        answers "ok", then, in the same send, a second answer
+                  nobody asked for ("SMUGGLED")
     anything else answers "<label> <METHOD> <path>\\n"
 - StaticUpstream: files (a pip index, an npm registry: make_package_index).
 - TcpEcho: a raw TCP server that answers each line with "echo:<line>".
@@ -86,6 +88,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
             self.close_connection = True
+            return
+        if path == "/extra":  # a second answer ahead of any question
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                             b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED")
+            self.wfile.flush()
             return
         if path == "/chunked":
             self.send_response(200)
