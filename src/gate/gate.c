@@ -245,6 +245,10 @@ void gconn_finish(struct gconn *c)
 	c->phase = PH_CLOSING;
 	bufferevent_disable(c->c, EV_READ);
 	upstream_release(c);
+	/* a client that never reads its last answer does not keep the
+	 * connection (and its fd) forever */
+	struct timeval tv = {GATE_FINISH_TIMEOUT_S, 0};
+	bufferevent_set_timeouts(c->c, NULL, &tv);
 	gate_send(c->c);
 	if (evbuffer_get_length(bufferevent_get_output(c->c)) == 0)
 		gconn_free(c);

@@ -36,6 +36,7 @@
 #define GATE_CONNECT_TIMEOUT_S	10
 #define GATE_RESPONSE_TIMEOUT_S 120
 #define GATE_CAPTURE_FIRST_MS	300  /* server-speaks-first protocols on a capture */
+#define GATE_FINISH_TIMEOUT_S	30   /* for the last answer to be read */
 #define GATE_HELLO_TIMEOUT_S	10   /* a ClientHello that has begun, to complete */
 #define GATE_MAX_CONNS		8192 /* one agent's open connections through the gate */
 #define GATE_ACCEPT_PAUSE_MS	500  /* out of fds: stop accepting this long */
