@@ -78,13 +78,7 @@ const char *audit_decision_name(enum audit_decision d)
 
 char *audit_default_path(void)
 {
-	if (geteuid() == 0)
-		return pc_xstrdup("/var/lib/pincer/audit.jsonl");
-	const char *state = getenv("XDG_STATE_HOME");
-	if (state && state[0] == '/')
-		return pc_xasprintf("%s/pincer/audit.jsonl", state);
-	const char *home = pc_home_dir();
-	return pc_xasprintf("%s/.local/state/pincer/audit.jsonl", strcmp(home, "/") ? home : "");
+	return pc_state_file("audit.jsonl");
 }
 
 const char *audit_path(const struct audit_log *log)

@@ -210,6 +210,19 @@ static void note_would_deny(struct gconn *c)
 	c->decision = NULL;
 }
 
+/* deny_private, less what allow_private admits. */
+static bool private_refused(const struct policy *p, const struct sockaddr *sa)
+{
+	return p->net.deny_private && gate_addr_private(sa) && !policy_private_allowed(p, sa);
+}
+
+/* A decision's reason quoted inside another: without its own lead-in. */
+static const char *unprefixed(const char *reason)
+{
+	static const char lead[] = "egress denied: ";
+	return strncmp(reason, lead, sizeof(lead) - 1) == 0 ? reason + sizeof(lead) - 1 : reason;
+}
+
 /* A deny rule naming an address applies to a name that resolves to it. */
 static bool deny_by_address(struct gconn *c, const struct sockaddr *sa,
 			    struct pc_egress_decision *out)
@@ -265,8 +278,7 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg)
 		else if (ai->ai_family == AF_INET6)
 			((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons(c->port);
 		bool refuse = (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-			      (p->net.deny_private && gate_addr_private(ai->ai_addr) &&
-			       !policy_private_allowed(p, ai->ai_addr));
+			      private_refused(p, ai->ai_addr);
 		if (!refuse && !deny_by_address(c, ai->ai_addr, &by_addr)) {
 			link = &ai->ai_next;
 			continue;
@@ -282,12 +294,9 @@ static void resolved(int result, struct evutil_addrinfo *res, void *arg)
 		note_would_deny(c); /* so that policy suggest sees it */
 	if (!res && by_addr.verdict == PC_EGRESS_DENY) {
 		char reason[800];
-		const char *why = by_addr.reason;
-		if (strncmp(why, "egress denied: ", 15) == 0)
-			why += 15;
 		snprintf(reason, sizeof(reason),
 			 "egress denied: %s resolves to an address a deny rule names: %s", c->host,
-			 why);
+			 unprefixed(by_addr.reason));
 		gate_record(c, AUDIT_DENY, "deny-rule", by_addr.rule_at, reason);
 		c->refusal = "the destination's address is denied by the policy";
 		finish(c, 403);
@@ -353,7 +362,7 @@ bool upstream_reuse_allowed(struct gconn *c)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&c->up_sa;
 	const struct policy *p = c->policy;
-	if (p->net.deny_private && gate_addr_private(sa) && !policy_private_allowed(p, sa)) {
+	if (private_refused(p, sa)) {
 		char reason[400];
 		snprintf(reason, sizeof(reason),
 			 "egress denied: %s is connected to %s, a private address (deny_private)",
@@ -364,12 +373,10 @@ bool upstream_reuse_allowed(struct gconn *c)
 	}
 	struct pc_egress_decision d;
 	if (deny_by_address(c, sa, &d)) {
-		const char *why =
-			strncmp(d.reason, "egress denied: ", 15) == 0 ? d.reason + 15 : d.reason;
 		char reason[800];
 		snprintf(reason, sizeof(reason),
 			 "egress denied: %s is connected to an address a deny rule names: %s",
-			 c->host, why);
+			 c->host, unprefixed(d.reason));
 		gate_record(c, AUDIT_DENY, "deny-rule", d.rule_at, reason);
 		c->refusal = "the destination's address is denied by the policy";
 		return false;

@@ -146,6 +146,17 @@ char *pc_expand_home(const char *path, const char *home)
 	return pc_xstrdup(path);
 }
 
+char *pc_state_file(const char *name)
+{
+	if (geteuid() == 0)
+		return pc_xasprintf("/var/lib/pincer/%s", name);
+	const char *state = getenv("XDG_STATE_HOME");
+	if (state && state[0] == '/')
+		return pc_xasprintf("%s/pincer/%s", state, name);
+	const char *home = pc_home_dir();
+	return pc_xasprintf("%s/.local/state/pincer/%s", strcmp(home, "/") ? home : "", name);
+}
+
 const char *pc_home_dir(void)
 {
 	const char *h = getenv("HOME");

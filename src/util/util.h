@@ -129,6 +129,9 @@ ssize_t pc_recv_fds(int sock, void *data, size_t len, int *fds, size_t *n);
 char *pc_expand_home(const char *path, const char *home);
 /* The invoking user's home directory ($HOME, else the passwd entry). */
 const char *pc_home_dir(void);
+/* Where pincer keeps a state file named `name`: /var/lib/pincer/NAME for
+ * root, else $XDG_STATE_HOME/pincer/NAME (~/.local/state/pincer/NAME). */
+char *pc_state_file(const char *name);
 
 /* ---- parsing ----------------------------------------------------------- */
 

@@ -4,12 +4,7 @@
 
 char *vault_default_path(void)
 {
-	if (geteuid() == 0)
-		return pc_xstrdup("/var/lib/pincer/vault.db");
-	const char *state = getenv("XDG_STATE_HOME");
-	if (state && state[0] == '/')
-		return pc_xasprintf("%s/pincer/vault.db", state);
-	return pc_xasprintf("%s/.local/state/pincer/vault.db", pc_home_dir());
+	return pc_state_file("vault.db");
 }
 
 char *vault_store_file(void)
