@@ -1,5 +1,6 @@
 /* One box in the foreground: what `pincer run` does from policy to exit. */
 #include "box/internal.h"
+#include "gate/gate.h"
 #include "sandbox/sandbox.h"
 #include "vault/vault.h"
 
@@ -107,8 +108,17 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	if (r < 0)
 		return r;
 
+	/* before the run starts: a missing secret or module stops it here */
+	struct box_intercept icpt;
+	r = box_intercept_open(bc, &icpt, err);
+	if (r < 0) {
+		box_intercept_close(&icpt);
+		return r;
+	}
+
 	bool tty = isatty(STDIN_FILENO) || isatty(STDOUT_FILENO) || isatty(STDERR_FILENO);
 	_cleanup_strv_ char **env = box_environment(p, bc->setenv, tty);
+	box_intercept_env(&icpt, &env);
 	_cleanup_free_ char *cwd = inside_cwd(p);
 	_cleanup_free_ char *cmd = join_argv(bc->argv);
 	_cleanup_free_ char *logpath = canonical_file(audit_path(log));
@@ -131,6 +141,7 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 		.cwd = cwd,
 		.pty = tty,
 		.hidden = hidden,
+		.ca_bundle = icpt.bundle,
 	};
 	for (int i = 0; i < 3; i++)
 		cfg.stdio[i] = isatty(i) ? -1 : i;
@@ -143,8 +154,17 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	};
 	r = audit_write(log, AUDIT_RUN_START, agent, run, AUDIT_NONE, start_reason, start_fields,
 			PC_ARRAY_SIZE(start_fields), err);
-	if (r < 0)
+	if (r < 0) {
+		box_intercept_close(&icpt);
 		return r;
+	}
+	for (size_t i = 0; i < gate_creds_count(icpt.creds); i++) {
+		char what[600];
+		struct pc_error aerr = {0};
+		gate_creds_describe(icpt.creds, i, what, sizeof(what));
+		if (audit_write(log, AUDIT_VAULT, agent, run, AUDIT_NONE, what, NULL, 0, &aerr) < 0)
+			pc_warn("audit: %s", aerr.msg);
+	}
 
 	/* Signals for the agent arrive here first and are passed on. */
 	sigset_t set, old;
@@ -177,6 +197,7 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 				    "run failed before the command started", f, 1, &aerr);
 		}
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		box_intercept_close(&icpt);
 		return r;
 	}
 
@@ -199,8 +220,10 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 			     .parent = parent,
 			     .wall_ms = p->process.limits.wall_time_ms,
 			     .current = p,
+			     .icpt = &icpt,
 			     .inotify_fd = -1};
 	r = box_loop_run(&L, err);
+	box_intercept_close(&icpt); /* the secrets, wiped */
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	*status = ex.signaled ? 128 + ex.code : ex.code;
 	if (L.summary.len && !bc->quiet)

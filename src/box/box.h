@@ -17,6 +17,7 @@ struct box_config {
 	const char *policy_file; /* re-read on SIGHUP; NULL: the built-in default */
 	bool watch;		 /* and whenever it changes */
 	bool die_with_parent;	 /* the parent of pincer dies: so does the box */
+	const char *identity;	 /* whose secrets credentials use; NULL: the caller's */
 };
 
 /* The environment the agent gets: a clean base (PATH, HOME, USER, LANG,

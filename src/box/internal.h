@@ -40,6 +40,26 @@ void tty_relay_attach(struct tty_relay *t, struct event_base *base);
 /* After the agent exited: copy what it still wrote, restore the terminal. */
 void tty_relay_finish(struct tty_relay *t);
 
+/* env.c: set NAME=value in env, replacing an earlier NAME. */
+void box_env_set(char ***env, const char *name, const char *value);
+
+/* intercept.c: TLS interception and credentials, for a policy that needs
+ * them (all NULL otherwise). */
+struct pc_tls_ops;
+struct pc_tls;
+struct gate_creds;
+struct box_intercept {
+	const struct pc_tls_ops *ops;
+	struct pc_tls *tls;
+	struct gate_creds *creds;
+	char *bundle; /* PEM the sandbox trusts */
+};
+int box_intercept_open(const struct box_config *bc, struct box_intercept *bi,
+		       struct pc_error *err);
+/* The placeholders and the CA variables, into the agent's environment. */
+void box_intercept_env(const struct box_intercept *bi, char ***env);
+void box_intercept_close(struct box_intercept *bi);
+
 /* The foreground loop of one box (loop.c). */
 struct sandbox;
 struct sandbox_exit;
@@ -61,6 +81,7 @@ struct box_loop {
 	struct tty_relay relay;
 	bool relaying;
 	struct gate *gate;
+	const struct box_intercept *icpt;
 	struct pc_buf summary; /* what the gate denied, for stderr at exit */
 	/* the policy in force, and every one reloaded (freed after the run) */
 	const struct policy *current;

@@ -112,6 +112,9 @@ static int start_gate(struct box_loop *L, struct pc_error *err)
 		.log = L->log,
 		.agent = L->agent,
 		.run = L->run,
+		.tls_ops = L->icpt ? L->icpt->ops : NULL,
+		.tls = L->icpt ? L->icpt->tls : NULL,
+		.creds = L->icpt ? L->icpt->creds : NULL,
 	};
 	int r = gate_new(&gc, &L->gate, err);
 	if (r < 0)

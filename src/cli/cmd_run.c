@@ -3,12 +3,14 @@
 #include "box/box.h"
 #include "policy/policy.h"
 #include "audit/audit.h"
+#include "vault/vault.h"
 
 #include <getopt.h>
 #include <string.h>
 
 static void usage(FILE *out)
 {
+	_cleanup_free_ char *me = vault_default_identity();
 	fprintf(out,
 		"usage: pincer run [OPTIONS] [--] COMMAND [ARGS...]\n"
 		"\n"
@@ -26,6 +28,8 @@ static void usage(FILE *out)
 		"  -e, --setenv N=V    set an environment variable inside (repeatable)\n"
 		"      --audit FILE    the audit log to write (default: %s)\n"
 		"      --agent NAME    who this run is for, as the audit log names it\n"
+		"      --as IDENTITY   whose vault secrets the policy's credentials inject\n"
+		"                      (default: you, %s)\n"
 		"  -w, --watch         re-read the policy file when it changes (as on SIGHUP);\n"
 		"                      egress rules apply to the next request\n"
 		"  -q, --quiet         no summary on stderr (e.g. of what the gate denied)\n"
@@ -37,12 +41,22 @@ static void usage(FILE *out)
 		"network.egress rules and recorded in the audit log; kill -HUP the\n"
 		"pincer process to reload them.\n"
 		"\n"
+		"Credentials: for each entry of the policy's credentials: the agent gets\n"
+		"a placeholder in the variable it names, shaped like the secret but\n"
+		"useless; the gate puts the real secret (from 'pincer vault') into\n"
+		"HTTPS requests to the entry's hosts only, blocks any request taking the\n"
+		"placeholder or the secret elsewhere, and takes the secret out of\n"
+		"answers. TLS to those hosts (and to hosts with method/path rules) ends\n"
+		"at the gate, with a CA made for the run that the sandbox trusts.\n"
+		"\n"
 		"examples:\n"
 		"  pincer run -- python3 job.py\n"
 		"  pincer run -p examples/policies/offline.yaml -- bash\n"
-		"  pincer run -e DEBUG=1 -- make test\n",
+		"  pincer run -e DEBUG=1 -- make test\n"
+		"  pincer run -p examples/policies/claude.yaml --as alice -- claude\n",
 		geteuid() == 0 ? "/var/lib/pincer/audit.jsonl"
-			       : "$XDG_STATE_HOME/pincer/audit.jsonl");
+			       : "$XDG_STATE_HOME/pincer/audit.jsonl",
+		me ? me : "?");
 }
 
 /* A policy that fails validation starts nothing and is recorded. */
@@ -83,9 +97,10 @@ int cmd_run(int argc, char **argv)
 		{"policy", required_argument, NULL, 'p'}, {"setenv", required_argument, NULL, 'e'},
 		{"audit", required_argument, NULL, 'A'},  {"agent", required_argument, NULL, 'a'},
 		{"quiet", no_argument, NULL, 'q'},	  {"watch", no_argument, NULL, 'w'},
+		{"as", required_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
-	const char *policy_file = NULL, *audit_file = NULL, *agent = "-";
+	const char *policy_file = NULL, *audit_file = NULL, *agent = "-", *identity = NULL;
 	_cleanup_strv_ char **setenv = NULL;
 	bool quiet = false, watch = false;
 	int c;
@@ -111,6 +126,16 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'a':
 			agent = optarg;
+			break;
+		case 'I':
+			if (!vault_valid_identity(optarg)) {
+				fprintf(stderr,
+					"pincer: --as %s: not an identity (a user name, group:NAME "
+					"or agent:NAME; letters, digits, '.', '_', '@', '-')\n",
+					optarg);
+				return PC_EXIT_USAGE;
+			}
+			identity = optarg;
 			break;
 		case 'q':
 			quiet = true;
@@ -172,6 +197,7 @@ int cmd_run(int argc, char **argv)
 		.setenv = setenv,
 		.audit_path = audit_file,
 		.agent = agent,
+		.identity = identity,
 		.quiet = quiet,
 		.watch = watch,
 		.policy_file = policy_file,

@@ -12,6 +12,7 @@ static const char *const proto_names[] = {
 	[GP_CAPTURE_HTTP] = "capture-http",
 	[GP_CAPTURE_TLS] = "capture-tls",
 	[GP_CAPTURE_RAW] = "capture-raw",
+	[GP_HTTPS] = "https",
 };
 
 const char *gate_proto_name(enum gconn_proto p)
@@ -40,7 +41,7 @@ static void sync_cb(evutil_socket_t fd, short what, void *arg)
 		pc_warn("audit: %s", err.msg);
 }
 
-static void count_denial(struct gate *g, const char *host, uint16_t port, const char *why)
+void gate_count_denial(struct gate *g, const char *host, uint16_t port, const char *why)
 {
 	char key[sizeof(g->denials[0].key)];
 	if (host[0])
@@ -68,7 +69,7 @@ bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const
 		 const char *reason)
 {
 	struct gate *g = c->g;
-	struct audit_field f[12];
+	struct audit_field f[14];
 	size_t n = 0;
 	f[n++] = AUDIT_STR("host", c->host[0] ? c->host : "-");
 	f[n++] = AUDIT_NUM("port", c->port);
@@ -88,6 +89,10 @@ bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const
 		f[n++] = AUDIT_STR("addr", c->addr);
 	if (c->dst_name)
 		f[n++] = AUDIT_STR("dns_name", c->dst_name);
+	if (c->injected[0] && (d == AUDIT_ALLOW || d == AUDIT_WOULD_DENY)) {
+		f[n++] = AUDIT_STR("credential", c->injected);
+		f[n++] = AUDIT_STR("owner", c->injected_owner);
+	}
 	f[n++] = AUDIT_NUM("conn", c->id);
 	struct pc_error err = {0};
 	bool ok = audit_write(g->log, AUDIT_EGRESS, g->agent, g->run, d, reason, f, n, &err) >= 0;
@@ -111,7 +116,7 @@ bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const
 				 base ? base + 1 : rule);
 			why = narrow;
 		}
-		count_denial(g, c->host, c->port, why);
+		gate_count_denial(g, c->host, c->port, why);
 	}
 	return ok;
 }
@@ -128,6 +133,12 @@ bool gate_decide(struct gconn *c)
 	struct pc_egress_decision d;
 	c->policy = c->g->policy;
 	policy_egress_decide(c->policy, c->host, c->port, c->method, c->path, &d);
+	if (c->intercept && !c->method) {
+		/* the connection of an intercepted host: its requests are
+		 * decided (and recorded) one by one, methods and paths seen */
+		if (d.verdict != PC_EGRESS_DENY || d.l7_unseen)
+			return true;
+	}
 	if (d.verdict == PC_EGRESS_DENY) {
 		gate_record(c, AUDIT_DENY, d.by_deny_rule ? "deny-rule" : "not-allowed", d.rule_at,
 			    d.reason);
@@ -176,7 +187,7 @@ struct gconn *gconn_new(struct gate *g, evutil_socket_t fd, bool capture)
 	if (g->conns)
 		g->conns->prev = c;
 	g->conns = c;
-	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
+	gate_client_callbacks(c);
 	bufferevent_setwatermark(bev, EV_READ, 0, GATE_READ_MAX);
 	struct timeval tv = {GATE_HEAD_TIMEOUT_S, 0};
 	bufferevent_set_timeouts(bev, &tv, NULL);
@@ -184,6 +195,11 @@ struct gconn *gconn_new(struct gate *g, evutil_socket_t fd, bool capture)
 	bufferevent_disable(bev, EV_WRITE); /* on by default in libevent */
 	bufferevent_enable(bev, EV_READ);
 	return c;
+}
+
+void gate_client_callbacks(struct gconn *c)
+{
+	bufferevent_setcb(c->c, client_read_cb, client_write_cb, client_event_cb, c);
 }
 
 void gconn_free(struct gconn *c)
@@ -201,6 +217,11 @@ void gconn_free(struct gconn *c)
 	http_free_state(c);
 	if (c->timer)
 		event_free(c->timer);
+	if (c->scan)
+		evbuffer_free(c->scan);
+	if (c->rscan)
+		evbuffer_free(c->rscan);
+	tls_let_go(c->tls_c);
 	if (c->c)
 		bufferevent_free(c->c);
 	free(c->method);
@@ -219,6 +240,16 @@ void gconn_free(struct gconn *c)
 
 void gate_send(struct bufferevent *b)
 {
+	struct bufferevent *sock = bufferevent_get_underlying(b);
+	if (sock) {
+		/* a TLS filter: encrypt what waits, then write the socket now */
+		bufferevent_enable(b, EV_WRITE);
+		bufferevent_flush(b, EV_WRITE, BEV_NORMAL);
+		struct evbuffer *out = bufferevent_get_output(sock);
+		if (evbuffer_get_length(out))
+			evbuffer_write(out, bufferevent_getfd(sock)); /* libevent writes the rest */
+		return;
+	}
 	struct evbuffer *out = bufferevent_get_output(b);
 	if (!evbuffer_get_length(out) || (bufferevent_get_enabled(b) & EV_WRITE))
 		return; /* nothing to say, or libevent is already writing */
@@ -236,8 +267,51 @@ static bool write_done(struct bufferevent *b)
 {
 	if (evbuffer_get_length(bufferevent_get_output(b)))
 		return false;
-	bufferevent_disable(b, EV_WRITE);
+	if (!bufferevent_get_underlying(b))
+		bufferevent_disable(b, EV_WRITE); /* a filter needs it on to encrypt */
 	return true;
+}
+
+void gate_read_on(struct bufferevent *b)
+{
+	bufferevent_enable(b, EV_READ);
+	/* a filter decrypts what its socket holds only when asked: bytes read
+	 * while it was paused would otherwise wait for the next ones */
+	if (bufferevent_get_underlying(b))
+		bufferevent_flush(b, EV_READ, BEV_NORMAL);
+}
+
+/* An intercepted client's last answer: through the TLS session with a
+ * close_notify, then the socket is watched until it has sent it all. */
+static void closing_write_cb(struct bufferevent *sock, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(sock)) == 0)
+		gconn_free(arg);
+}
+
+static void closing_event_cb(struct bufferevent *sock, short what, void *arg)
+{
+	(void)sock;
+	(void)what;
+	gconn_free(arg);
+}
+
+static void finish_tls(struct gconn *c, const struct timeval *tv)
+{
+	bufferevent_enable(c->c, EV_WRITE);
+	bufferevent_flush(c->c, EV_WRITE, BEV_FLUSH);
+	tls_close_notify(c->tls_c);
+	struct bufferevent *sock = tls_socket(c->tls_c);
+	bufferevent_setcb(sock, NULL, closing_write_cb, closing_event_cb, c);
+	bufferevent_setwatermark(sock, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(sock, NULL, tv);
+	bufferevent_disable(sock, EV_READ);
+	bufferevent_enable(sock, EV_WRITE);
+	struct evbuffer *out = bufferevent_get_output(sock);
+	if (evbuffer_get_length(out))
+		evbuffer_write(out, bufferevent_getfd(sock));
+	if (evbuffer_get_length(out) == 0)
+		gconn_free(c);
 }
 
 void gconn_finish(struct gconn *c)
@@ -248,6 +322,10 @@ void gconn_finish(struct gconn *c)
 	/* a client that never reads its last answer does not keep the
 	 * connection (and its fd) forever */
 	struct timeval tv = {GATE_FINISH_TIMEOUT_S, 0};
+	if (c->tls_c) {
+		finish_tls(c, &tv);
+		return;
+	}
 	bufferevent_set_timeouts(c->c, NULL, &tv);
 	gate_send(c->c);
 	if (evbuffer_get_length(bufferevent_get_output(c->c)) == 0)
@@ -359,7 +437,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (c->phase == PH_HTTP || c->phase == PH_WAIT)) {
 		/* a client waiting for a long answer is not idle */
-		bufferevent_enable(bev, EV_READ);
+		gate_read_on(bev);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
@@ -529,6 +607,9 @@ int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *
 	g->log = cfg->log;
 	g->agent = cfg->agent;
 	g->run = cfg->run;
+	g->tls_ops = cfg->tls ? cfg->tls_ops : NULL;
+	g->tls = cfg->tls;
+	g->creds = cfg->creds;
 	/* the host's resolv.conf and hosts file; a machine without either
 	 * still starts (names then fail to resolve, and that is recorded) */
 	g->dns = evdns_base_new(g->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |

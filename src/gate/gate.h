@@ -28,6 +28,9 @@
 
 struct event_base;
 struct gate;
+struct gate_creds;
+struct pc_tls_ops;
+struct pc_tls;
 
 enum gate_listener_kind {
 	GATE_LISTEN_PROXY,   /* explicit proxy: HTTP forward + SOCKS5 */
@@ -40,6 +43,12 @@ struct gate_config {
 	const struct policy *policy;
 	struct audit_log *log;
 	const char *agent, *run; /* for audit records; must outlive the gate */
+	/* TLS interception (NULL: none; CONNECT to a host whose rules name
+	 * methods or paths is then denied) and the run's credentials (NULL:
+	 * none); both must outlive the gate */
+	const struct pc_tls_ops *tls_ops;
+	struct pc_tls *tls;
+	struct gate_creds *creds;
 };
 
 int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *err);
@@ -56,6 +65,25 @@ void gate_shutdown(struct gate *g);
 /* The denials so far, one line for stderr ("" when none):
  * "gate denied 3 connections: evil.example:443 x2 (no rule allows it), ..." */
 void gate_summary(const struct gate *g, struct pc_buf *out);
+
+/* ---- credentials (creds.c) ----------------------------------------------
+ *
+ * The secrets of p's credentials for identity, read from the vault through
+ * pincer-tls.so, and a placeholder for each: as long as the secret, with
+ * its prefix ("sk-ant-api03-", "ghp_") and its alphabet, random otherwise,
+ * new for every run. A secret missing from the vault is an error naming
+ * the command that adds it. */
+int gate_creds_open(const struct policy *p, const struct pc_tls_ops *ops, const char *identity,
+		    struct gate_creds **out, struct pc_error *err);
+size_t gate_creds_count(const struct gate_creds *cs);
+/* Credential i's environment variable and the placeholder it holds. */
+void gate_creds_env(const struct gate_creds *cs, size_t i, const char **var,
+		    const char **placeholder);
+/* "credential anthropic: the secret of alice, for api.anthropic.com" */
+const char *gate_creds_describe(const struct gate_creds *cs, size_t i, char *buf, size_t n);
+void gate_creds_free(struct gate_creds *cs);
+/* A placeholder for a secret of len bytes into out (len + 1 bytes). */
+void gate_placeholder(const uint8_t *secret, size_t len, char *out);
 
 void gate_free(struct gate *g);
 static inline void gate_freep(struct gate **g)

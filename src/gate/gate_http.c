@@ -45,6 +45,8 @@ void http_free_state(struct gconn *c)
 	c->req = NULL;
 	free(c->resp);
 	c->resp = NULL;
+	if (c->head_out.data)
+		explicit_bzero(c->head_out.data, c->head_out.cap);
 	pc_buf_free(&c->head_out);
 }
 
@@ -79,11 +81,13 @@ static void send_request(struct gconn *c)
 	c->phase = PH_HTTP;
 	evbuffer_add(bufferevent_get_output(c->u), c->head_out.data, c->head_out.len);
 	c->bytes_up += c->head_out.len;
+	if (c->injected[0])
+		explicit_bzero(c->head_out.data, c->head_out.cap); /* it held a secret */
 	pc_buf_free(&c->head_out);
 	c->resp_done = c->resp_started = false;
 	if (!c->eof_c)
-		bufferevent_enable(c->c, EV_READ);
-	bufferevent_enable(c->u, EV_READ);
+		gate_read_on(c->c);
+	gate_read_on(c->u);
 	gate_send(c->u);
 	forward_request_body(c);
 }
@@ -114,33 +118,70 @@ static char *span_dup(const char *buf, struct pc_http_span s)
 }
 
 /* The head the upstream gets: origin-form target, our Host, the client's
- * end-to-end headers. */
-static void rewrite_request(struct gconn *c, const char *buf)
+ * end-to-end headers; for an intercepted host a credential names, the
+ * credentials put in. false: refused (recorded and answered). */
+static bool rewrite_request(struct gconn *c, const char *buf)
 {
 	const struct pc_http_request *r = c->req;
 	struct pc_buf *b = &c->head_out;
+	bool inj = inject_applies(c);
+	if (inj)
+		gate_creds_refresh(c->g->creds, c->g); /* a rotation applies from now */
 	pc_buf_reset(b);
-	pc_buf_printf(b, "%s %s%s HTTP/1.%u\r\n", c->method, c->path[0] == '/' ? "" : "/", c->path,
-		      r->h.version_minor);
+	pc_buf_printf(b, "%s ", c->method);
+	_cleanup_free_ char *slashed = c->path[0] == '/' ? NULL : pc_xasprintf("/%s", c->path);
+	const char *target = slashed ? slashed : c->path;
+	if (inj)
+		inject_target(c, b, target);
+	else
+		pc_buf_puts(b, target);
+	pc_buf_printf(b, " HTTP/1.%u\r\n", r->h.version_minor);
 	bool v6 = strchr(c->host, ':') != NULL;
 	pc_buf_printf(b, "Host: %s%s%s", v6 ? "[" : "", c->host, v6 ? "]" : "");
-	if (c->port != 80)
+	if (c->port != (c->intercept ? 443 : 80))
 		pc_buf_printf(b, ":%u", c->port);
 	pc_buf_puts(b, "\r\n");
 	for (unsigned i = 0; i < r->h.nheaders; i++) {
 		const struct pc_http_header *h = &r->h.headers[i];
 		if (h->hop || (int)i == r->h.host_header)
 			continue;
+		if (inj) {
+			inject_header(c, b, buf + h->name.off, h->name.len, buf + h->value.off,
+				      h->value.len);
+			continue;
+		}
 		pc_buf_append(b, buf + h->name.off, h->name.len);
 		pc_buf_puts(b, ": ");
 		pc_buf_append(b, buf + h->value.off, h->value.len);
 		pc_buf_puts(b, "\r\n");
 	}
+	if (inj && !inject_headers(c, b))
+		return false;
 	if (!r->h.keep_alive)
 		pc_buf_puts(b, "Connection: close\r\n");
 	else if (r->h.version_minor == 0)
 		pc_buf_puts(b, "Connection: keep-alive\r\n");
 	pc_buf_puts(b, "\r\n");
+	return true;
+}
+
+/* A request inside an intercepted TLS connection: for its host only. */
+static bool intercepted_target(struct gconn *c, const struct pc_http_request *r)
+{
+	const char *bad = NULL;
+	if (r->is_connect || r->form != PC_HTTP_FORM_ORIGIN)
+		bad = "requests inside an intercepted TLS connection are origin-form "
+		      "(GET /path)";
+	else if (r->host[0] && strcasecmp(r->host, c->host) != 0)
+		bad = "Host does not match the name the TLS connection was made for";
+	if (!bad)
+		return true;
+	char reason[700];
+	snprintf(reason, sizeof(reason), "egress denied: %s (Host %s, connection to %s)", bad,
+		 r->host[0] ? r->host : "-", c->host);
+	gate_record(c, AUDIT_DENY, "bad-request", NULL, reason);
+	http_reply_error(c, 400, bad);
+	return false;
 }
 
 /* Where a captured request goes: the name its address was resolved for,
@@ -177,7 +218,12 @@ static void on_request(struct gconn *c, const char *buf)
 		free(c->path);
 		c->path = p;
 	}
-	if (c->capture) {
+	c->injected[0] = c->injected_owner[0] = '\0';
+	c->redacted = false;
+	if (c->intercept) {
+		if (!intercepted_target(c, r))
+			return;
+	} else if (c->capture) {
 		c->proto = GP_CAPTURE_HTTP;
 		if (r->is_connect || r->form == PC_HTTP_FORM_AUTHORITY) {
 			gate_record(c, AUDIT_DENY, "bad-request", NULL,
@@ -211,6 +257,7 @@ static void on_request(struct gconn *c, const char *buf)
 	if (r->is_connect) {
 		free(c->method);
 		c->method = NULL;
+		c->intercept = gate_intercepts(c);
 	}
 	if (!gate_decide(c)) {
 		char why[300];
@@ -222,10 +269,25 @@ static void on_request(struct gconn *c, const char *buf)
 	if (r->is_connect) {
 		evbuffer_drain(bufferevent_get_input(c->c), head_len);
 		http_free_state(c);
+		if (c->intercept) {
+			/* the agent's TLS ends here; each request inside is
+			 * decided, and recorded, on its own */
+			evbuffer_add_printf(bufferevent_get_output(c->c),
+					    "HTTP/1.1 200 Connection established\r\n\r\n");
+			gate_send(c->c);
+			intercept_start(c);
+			return;
+		}
 		upstream_open(c, connect_opened);
 		return;
 	}
-	rewrite_request(c, buf);
+	if (c->g->creds) {
+		const char *eol = memchr(buf, '\n', head_len);
+		if (!inject_check_head(c, buf, eol ? (size_t)(eol - buf) : head_len, head_len))
+			return;
+	}
+	if (!rewrite_request(c, buf))
+		return;
 	c->req_body = (struct body_state){.kind = r->h.body, .remaining = r->h.content_length};
 	if (r->h.body == PC_HTTP_BODY_CHUNKED)
 		pc_chunked_init(&c->req_body.ck, 0, 0);
@@ -302,10 +364,11 @@ static void abort_conn(struct gconn *c, const char *why)
 }
 
 /* Walk the chunked body at the front of `in` (up to 64 KiB of it), and
- * with `reframe` write the data there as canonical chunks. *off: the bytes
- * of `in` consumed. 1 at the body's end, 0 for more to come, -1 broken. */
+ * with `reframe` write the data there as canonical chunks (raw: the data
+ * alone, no framing). *off: the bytes of `in` consumed. 1 at the body's
+ * end, 0 for more to come, -1 broken. */
 static int chunked_walk(struct body_state *b, struct evbuffer *in, struct evbuffer *reframe,
-			size_t *off)
+			bool raw, size_t *off)
 {
 	size_t len = evbuffer_get_length(in);
 	size_t take = len < 65536 ? len : 65536;
@@ -319,12 +382,14 @@ static int chunked_walk(struct body_state *b, struct evbuffer *in, struct evbuff
 		if (cr == PC_CHUNKED_ERROR)
 			return -1;
 		if (reframe && cr == PC_CHUNKED_DATA && dlen) {
-			evbuffer_add_printf(reframe, "%zx\r\n", dlen);
+			if (!raw)
+				evbuffer_add_printf(reframe, "%zx\r\n", dlen);
 			evbuffer_add(reframe, d, dlen);
-			evbuffer_add(reframe, "\r\n", 2);
+			if (!raw)
+				evbuffer_add(reframe, "\r\n", 2);
 		}
 		if (cr == PC_CHUNKED_DONE) {
-			if (reframe)
+			if (reframe && !raw)
 				evbuffer_add(reframe, "0\r\n\r\n", 5);
 			return 1;
 		}
@@ -350,16 +415,39 @@ static void bad_request_body(struct gconn *c, const char *what)
 	http_reply_error(c, 400, what ? what : "bad chunked framing");
 }
 
+/* Decoded data waiting in c->scan goes out as one canonical chunk: all of
+ * it once the body has ended (then the last chunk), else what the search
+ * lets go. */
+static void emit_scanned(struct gconn *c, struct evbuffer *out, size_t n, bool end)
+{
+	if (n) {
+		evbuffer_add_printf(out, "%zx\r\n", n);
+		evbuffer_remove_buffer(c->scan, out, n);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (end)
+		evbuffer_add(out, "0\r\n\r\n", 5);
+}
+
 static void forward_request_body(struct gconn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->c);
 	struct body_state *b = &c->req_body;
+	bool search = c->g->creds != NULL;
 	while (!c->req_done && evbuffer_get_length(in)) {
 		if (!(bufferevent_get_enabled(c->c) & EV_READ))
 			return; /* paused by back-pressure */
 		size_t len = evbuffer_get_length(in);
 		if (b->kind == PC_HTTP_BODY_LENGTH) {
 			size_t n = len < b->remaining ? len : (size_t)b->remaining;
+			if (search) {
+				size_t ok;
+				if (!scan_request(c, in, n, n == b->remaining, &ok))
+					return; /* refused: nothing of it went */
+				if (!ok)
+					return; /* held back: the rest of a value may follow */
+				n = ok;
+			}
 			gate_pump(c, c->c, c->u, n);
 			b->remaining -= n;
 			c->req_done = b->remaining == 0;
@@ -370,15 +458,25 @@ static void forward_request_body(struct gconn *c)
 		 * so no quirk of its chunk parser can split one request in two. */
 		struct evbuffer *out = bufferevent_get_output(c->u);
 		size_t before = evbuffer_get_length(out), off = 0;
-		int cr = chunked_walk(b, in, out, &off);
+		if (search && !c->scan)
+			c->scan = evbuffer_new();
+		int cr = chunked_walk(b, in, search ? c->scan : out, search, &off);
 		if (cr < 0) {
 			bad_request_body(c, b->ck.reason);
 			return;
 		}
+		evbuffer_drain(in, off);
+		if (search) {
+			size_t n = evbuffer_get_length(c->scan), ok;
+			if (!scan_request(c, c->scan, n, cr > 0, &ok))
+				return;
+			emit_scanned(c, out, ok, cr > 0);
+		}
 		c->req_done = cr > 0;
 		c->bytes_up += evbuffer_get_length(out) - before;
-		evbuffer_drain(in, off);
 		gate_pump(c, c->c, c->u, 0); /* send, and pause the client if it is ahead */
+		if (!off)
+			break;
 	}
 	if (c->req_done && c->resp_done)
 		response_done(c);
@@ -416,38 +514,41 @@ static void response_done(struct gconn *c)
 	/* timeouts stay as they are: changing them costs epoll_ctl calls, and
 	 * an idle upstream timing out is simply closed */
 	c->phase = PH_HEAD;
-	bufferevent_enable(c->c, EV_READ);
+	gate_read_on(c->c);
 	parse_head(c); /* a pipelined request may be waiting */
 }
 
 static void rewrite_response(struct gconn *c, const char *buf)
 {
 	const struct pc_http_response *r = c->resp;
-	struct evbuffer *out = bufferevent_get_output(c->c);
+	_cleanup_buf_ struct pc_buf b = {0};
 	/* our own version (RFC 9110 section 6.2: an intermediary sends its
 	 * own), the status and reason as sent, then the end-to-end headers */
 	const char *eol = memchr(buf, '\r', r->h.head_len);
 	const char *sp = eol ? memchr(buf, ' ', (size_t)(eol - buf)) : NULL;
-	evbuffer_add_printf(out, "HTTP/1.%u", c->version_minor);
+	pc_buf_printf(&b, "HTTP/1.%u", c->version_minor);
 	if (sp)
-		evbuffer_add(out, sp, (size_t)(eol - sp));
-	evbuffer_add(out, "\r\n", 2);
+		pc_buf_append(&b, sp, (size_t)(eol - sp));
+	pc_buf_puts(&b, "\r\n");
 	for (unsigned i = 0; i < r->h.nheaders; i++) {
 		const struct pc_http_header *h = &r->h.headers[i];
 		if (h->hop)
 			continue;
-		evbuffer_add(out, buf + h->name.off, h->name.len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, buf + h->value.off, h->value.len);
-		evbuffer_add(out, "\r\n", 2);
+		pc_buf_append(&b, buf + h->name.off, h->name.len);
+		pc_buf_puts(&b, ": ");
+		pc_buf_append(&b, buf + h->value.off, h->value.len);
+		pc_buf_puts(&b, "\r\n");
 	}
 	if (r->interim)
 		;
 	else if (!c->keep_alive)
-		evbuffer_add_printf(out, "Connection: close\r\n");
+		pc_buf_puts(&b, "Connection: close\r\n");
 	else if (c->version_minor == 0)
-		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
-	evbuffer_add(out, "\r\n", 2);
+		pc_buf_puts(&b, "Connection: keep-alive\r\n");
+	pc_buf_puts(&b, "\r\n");
+	if (c->g->creds)
+		redact_mem(c, b.data, b.len);
+	evbuffer_add(bufferevent_get_output(c->c), b.data, b.len);
 }
 
 /* Returns true when a whole head was handled. */
@@ -522,6 +623,7 @@ void http_upstream_readable(struct gconn *c)
 			return;
 	}
 	struct body_state *b = &c->resp_body;
+	bool search = c->g->creds != NULL;
 	while (!c->resp_done) {
 		size_t len = evbuffer_get_length(in);
 		if (b->kind == PC_HTTP_BODY_NONE ||
@@ -530,24 +632,49 @@ void http_upstream_readable(struct gconn *c)
 		if (!len || !(bufferevent_get_enabled(c->u) & EV_READ))
 			return;
 		if (b->kind == PC_HTTP_BODY_CLOSE) {
-			gate_pump(c, c->u, c->c, len);
+			size_t n = search ? redact(c, in, len, false) : len;
+			if (!n)
+				return; /* held back until more comes, or the close */
+			gate_pump(c, c->u, c->c, n);
 			continue;
 		}
 		if (b->kind == PC_HTTP_BODY_LENGTH) {
 			size_t n = len < b->remaining ? len : (size_t)b->remaining;
+			if (search && !(n = redact(c, in, n, n == b->remaining)))
+				return;
 			gate_pump(c, c->u, c->c, n);
 			b->remaining -= n;
 			continue;
 		}
 		size_t off = 0;
-		int cr = chunked_walk(b, in, NULL, &off);
+		if (search && !c->rscan)
+			c->rscan = evbuffer_new();
+		int cr = chunked_walk(b, in, search ? c->rscan : NULL, search, &off);
 		if (cr < 0) {
 			abort_conn(c, "upstream response body: bad chunked framing");
 			return;
 		}
-		gate_pump(c, c->u, c->c, off);
+		if (search) {
+			/* decoded, searched, and sent on as canonical chunks */
+			struct evbuffer *out = bufferevent_get_output(c->c);
+			size_t n = redact(c, c->rscan, evbuffer_get_length(c->rscan), cr > 0);
+			if (n) {
+				evbuffer_add_printf(out, "%zx\r\n", n);
+				evbuffer_remove_buffer(c->rscan, out, n);
+				evbuffer_add(out, "\r\n", 2);
+			}
+			if (cr > 0)
+				evbuffer_add(out, "0\r\n\r\n", 5);
+			evbuffer_drain(in, off);
+			c->bytes_down += off;
+			gate_pump(c, c->u, c->c, 0);
+		} else {
+			gate_pump(c, c->u, c->c, off);
+		}
 		if (cr > 0)
 			break;
+		if (!off)
+			return;
 	}
 	if (c->resp_done)
 		return;
@@ -562,7 +689,12 @@ void http_upstream_eof(struct gconn *c)
 		return;
 	}
 	if (c->resp_started && c->resp_body.kind == PC_HTTP_BODY_CLOSE) {
-		/* the body ran until close: it is complete */
+		/* the body ran until close: it is complete (and what was held
+		 * back for the search goes now) */
+		struct evbuffer *in = bufferevent_get_input(c->u);
+		size_t len = evbuffer_get_length(in);
+		if (len && c->g->creds)
+			gate_pump(c, c->u, c->c, redact(c, in, len, true));
 		c->keep_alive = false;
 		upstream_release(c);
 		c->resp_done = true;

@@ -16,8 +16,8 @@ void tunnel_start(struct gconn *c)
 	bufferevent_set_timeouts(c->c, NULL, NULL);
 	bufferevent_set_timeouts(c->u, NULL, NULL);
 	if (!c->eof_c)
-		bufferevent_enable(c->c, EV_READ);
-	bufferevent_enable(c->u, EV_READ);
+		gate_read_on(c->c);
+	gate_read_on(c->u);
 	/* what the client sent ahead (a ClientHello) goes first */
 	tunnel_readable(c, true);
 	tunnel_readable(c, false);
@@ -81,7 +81,7 @@ void tunnel_drained(struct gconn *c, bool client_side)
 	bool from_eof = client_side ? c->eof_u : c->eof_c;
 	if (paused && !from_eof && (c->phase == PH_TUNNEL || c->phase == PH_HTTP)) {
 		bufferevent_setwatermark(to, EV_WRITE, 0, 0);
-		bufferevent_enable(from, EV_READ);
+		gate_read_on(from);
 		if (c->phase == PH_HTTP) {
 			/* may finish the exchange and free c: nothing after */
 			if (client_side)
@@ -257,8 +257,14 @@ static void capture_go(struct gconn *c)
 		event_free(c->timer);
 		c->timer = NULL;
 	}
+	/* TLS to a host the gate must see into ends here (gate_tls.c) */
+	c->intercept = c->proto == GP_CAPTURE_TLS && gate_intercepts(c);
 	if (!gate_decide(c)) {
 		gconn_free(c);
+		return;
+	}
+	if (c->intercept) {
+		intercept_start(c);
 		return;
 	}
 	upstream_open(c, capture_opened);

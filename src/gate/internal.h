@@ -51,6 +51,7 @@ enum gconn_proto {
 	GP_CAPTURE_HTTP, /* plain HTTP on a captured connection */
 	GP_CAPTURE_TLS,	 /* TLS on a captured connection, named by SNI */
 	GP_CAPTURE_RAW,	 /* anything else on a captured connection */
+	GP_HTTPS,	 /* TLS intercepted (CONNECT or capture): requests seen */
 };
 
 enum gconn_phase {
@@ -75,6 +76,42 @@ struct body_state {
 
 struct gate;
 struct gconn;
+struct tls_side;
+struct pc_tls_ops;
+struct pc_tls;
+struct vault;
+
+/* One credential of the run (creds.c). */
+struct gate_cred {
+	char *name;   /* the vault secret's name */
+	char *var;    /* the environment variable holding the placeholder */
+	char **hosts; /* where the secret may go */
+	char *header, *format, *query;
+	char *placeholder; /* what the agent holds: as long as the secret */
+	size_t ph_len;
+	char *owner; /* whose secret it is (the identity, or a group) */
+	uint8_t *secret, *previous; /* previous: the value before a rotation, while kept */
+	size_t len, prev_len;
+};
+
+struct gate_creds {
+	const struct pc_tls_ops *ops;
+	char *identity;
+	struct vault *v; /* open (no lock held) to notice a rotation */
+	struct gate_cred *c;
+	size_t n;
+	size_t max_pat; /* the longest value searched for */
+};
+
+/* A value searched for in what passes, and what it is. */
+struct cred_value {
+	const uint8_t *p;
+	size_t n;
+	const char *what; /* "placeholder", "secret value", "previous secret value" */
+	const struct gate_cred *cred;
+};
+#define GATE_CRED_VALUES_MAX 96
+
 struct dns_ticket {
 	struct gconn *c; /* NULL once the connection is gone */
 };
@@ -132,6 +169,16 @@ struct gconn {
 	uint64_t bytes_up, bytes_down; /* of the open upstream */
 	struct event *timer;	       /* capture first-byte wait */
 	bool hello_wait;	       /* the timer now waits for a ClientHello to end */
+
+	/* TLS interception (gate_tls.c): c->c and c->u are then filters */
+	bool intercept;
+	struct tls_side *tls_c, *tls_u;
+	char injected[160]; /* credentials injected into the current request */
+	char injected_owner[140];
+	bool redacted; /* the current answer had a secret taken out (recorded once) */
+	/* a body being searched (exfiltration) or redacted: decoded chunked
+	 * data waits here; the last max_pat-1 bytes are always held back */
+	struct evbuffer *scan, *rscan; /* request's, response's */
 };
 
 struct gate_denial {
@@ -158,6 +205,9 @@ struct gate {
 	bool warned_full;
 	bool dns_full_recorded;
 	uint64_t next_id;
+	const struct pc_tls_ops *tls_ops; /* NULL: no interception in this run */
+	struct pc_tls *tls;
+	struct gate_creds *creds; /* NULL: no credentials */
 	struct gate_denial denials[GATE_DENIAL_KEYS];
 	size_t n_denials;
 	unsigned long denied, denied_other;
@@ -181,10 +231,14 @@ bool gate_decide(struct gconn *c);
  * synthetic address (recorded and denied by the caller). */
 bool gate_unsynthesize(struct gate *g, char *host, size_t cap);
 const char *gate_proto_name(enum gconn_proto p);
+/* Count a denial for the exit summary. */
+void gate_count_denial(struct gate *g, const char *host, uint16_t port, const char *why);
 /* Write b's output now instead of on the loop's next turn (saves a round
  * through epoll and two epoll_ctl per message); what the socket does not
  * take is left to libevent, with EV_WRITE enabled until it is out. */
 void gate_send(struct bufferevent *b);
+/* Resume reading b (a TLS filter also decrypts what already came). */
+void gate_read_on(struct bufferevent *b);
 /* Moving bytes between the two sides with back-pressure (and sending). */
 void gate_pump(struct gconn *c, struct bufferevent *from, struct bufferevent *to, size_t n);
 
@@ -218,6 +272,61 @@ void http_upstream_eof(struct gconn *c);
 /* An error answer and close: status, reason phrase, X-Pincer-Denied text. */
 void http_reply_error(struct gconn *c, int status, const char *denied);
 void http_free_state(struct gconn *c);
+
+/* gate_tls.c */
+/* Is c's host one whose TLS the gate must see into? */
+bool gate_intercepts(const struct gconn *c);
+/* The agent's TLS ends here from now on: c->c becomes a TLS filter and
+ * the connection carries origin-form HTTP requests for c->host. false:
+ * recorded and c freed. */
+bool intercept_start(struct gconn *c);
+/* c->u just connected: wrap it in TLS toward c->host; the outcome comes
+ * through upstream_tls_done. false: could not start (nothing recorded). */
+bool intercept_upstream(struct gconn *c);
+void tls_let_go(struct tls_side *t); /* the connection no longer hears of it */
+void tls_close_notify(struct tls_side *t);
+struct bufferevent *tls_socket(const struct tls_side *t);
+/* gate.c / upstream.c: (re)attach the callbacks to a new c->c / c->u */
+void gate_client_callbacks(struct gconn *c);
+void upstream_callbacks(struct gconn *c);
+/* upstream.c: the upstream's TLS handshake finished (error NULL) or failed */
+void upstream_tls_done(struct gconn *c, const char *error);
+
+/* inject.c: credentials in HTTP (c->g->creds is set for all of these) */
+/* The request head buf[0..head_len) (its first line_len bytes the
+ * request line): false when it carries a credential's placeholder or
+ * secret toward a host the credential does not name (recorded as
+ * exfiltration, refused; c may be gone), or a placeholder over plain HTTP. */
+bool inject_check_head(struct gconn *c, const char *buf, size_t line_len, size_t head_len);
+/* Does a credential go into this (intercepted) request? */
+bool inject_applies(const struct gconn *c);
+/* The request target with placeholders swapped and query credentials set. */
+void inject_target(struct gconn *c, struct pc_buf *b, const char *path);
+/* One header, placeholders swapped; the credential's own header dropped. */
+bool inject_header(struct gconn *c, struct pc_buf *b, const char *name, size_t nlen,
+		   const char *value, size_t vlen);
+/* The credentials' headers; false: refused (recorded, answered). */
+bool inject_headers(struct gconn *c, struct pc_buf *b);
+void note_injected(struct gconn *c, const struct gate_cred *cr);
+/* Request body bytes in[0..n) about to go upstream (last: the body ends
+ * with them): false when a foreign value is among them (recorded,
+ * refused, c may be gone); else *ok is how many may go now. */
+bool scan_request(struct gconn *c, struct evbuffer *in, size_t n, bool last, size_t *ok);
+/* Answer bytes in[0..n): secrets replaced in place; returns how many may
+ * go to the agent now. */
+size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last);
+void redact_mem(struct gconn *c, char *p, size_t n);
+void redacted_note(struct gconn *c, const struct cred_value *v);
+
+/* creds.c */
+void gate_creds_refresh(struct gate_creds *cs, struct gate *g);
+bool cred_for_host(const struct gate_cred *cr, const char *host);
+/* The values that must not go to host: placeholders and secrets of every
+ * credential that does not name it. */
+size_t creds_foreign_values(const struct gate_creds *cs, const char *host, struct cred_value *out,
+			    size_t cap);
+/* Every secret value (for redacting answers). */
+size_t creds_secret_values(const struct gate_creds *cs, struct cred_value *out, size_t cap);
 
 /* gate_tunnel.c */
 void socks_readable(struct gconn *c);

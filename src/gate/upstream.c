@@ -100,7 +100,8 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 
 static void up_write_cb(struct bufferevent *bev, void *arg)
 {
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    !bufferevent_get_underlying(bev))
 		bufferevent_disable(bev, EV_WRITE); /* gate_send writes the next */
 	tunnel_drained(arg, false);
 }
@@ -139,19 +140,36 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	struct gconn *c = arg;
 	if (c->on_open) { /* still connecting */
+		if (c->tls_u) { /* the TLS handshake, after the TCP connect */
+			upstream_tls_done(c, what & BEV_EVENT_TIMEOUT
+						     ? "did not finish the TLS handshake in time"
+						     : "closed the connection during the TLS handshake");
+			return;
+		}
 		if (what & BEV_EVENT_CONNECTED) {
+			c->opened = true;
+			c->up_reusable = true;
+			c->up_policy = c->policy;
+			c->up_start_ns = pc_now_ns();
+			c->bytes_up = c->bytes_down = 0;
+			if (c->intercept) {
+				if (!intercept_upstream(c)) {
+					c->refusal = "TLS to the upstream could not start";
+					finish(c, 502);
+					return;
+				}
+				/* the handshake must end within the connect timeout */
+				struct timeval tv = {GATE_CONNECT_TIMEOUT_S, 0};
+				bufferevent_set_timeouts(c->u, &tv, NULL);
+				return;
+			}
 			struct timeval tv = {GATE_RESPONSE_TIMEOUT_S, 0};
 			bufferevent_set_timeouts(
 				c->u,
 				c->proto == GP_HTTP || c->proto == GP_CAPTURE_HTTP ? &tv : NULL,
 				NULL);
 			bufferevent_disable(c->u, EV_WRITE); /* gate_send writes */
-			bufferevent_enable(c->u, EV_READ);
-			c->opened = true;
-			c->up_reusable = true;
-			c->up_policy = c->policy;
-			c->up_start_ns = pc_now_ns();
-			c->bytes_up = c->bytes_down = 0;
+			gate_read_on(c->u);
 			finish(c, 0);
 			return;
 		}
@@ -168,7 +186,7 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && c->phase == PH_HTTP && !c->req_done) {
 		/* still sending it a long request body: it may wait for the end */
-		bufferevent_enable(c->u, EV_READ);
+		gate_read_on(c->u);
 		return;
 	}
 	if (c->phase == PH_HTTP || c->phase == PH_HEAD) {
@@ -176,6 +194,31 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	gconn_free(c);
+}
+
+void upstream_callbacks(struct gconn *c)
+{
+	bufferevent_setcb(c->u, up_read_cb, up_write_cb, up_event_cb, c);
+}
+
+void upstream_tls_done(struct gconn *c, const char *error)
+{
+	if (!c->on_open)
+		return; /* told twice (a failure after the event that ended it) */
+	if (error) {
+		char reason[600];
+		snprintf(reason, sizeof(reason), "egress denied: upstream %s (%s:%u): %s",
+			 c->addr, c->host, c->port, error);
+		gate_record(c, AUDIT_DENY, "upstream-tls", NULL, reason);
+		c->refusal = "upstream TLS failed: its certificate or handshake was refused "
+			     "(see the audit log)";
+		c->keep_alive = false;
+		finish(c, 502);
+		return;
+	}
+	struct timeval tv = {GATE_RESPONSE_TIMEOUT_S, 0};
+	bufferevent_set_timeouts(c->u, &tv, NULL);
+	finish(c, 0);
 }
 
 static void try_next(struct gconn *c)
@@ -189,7 +232,7 @@ static void try_next(struct gconn *c)
 		finish(c, 502);
 		return;
 	}
-	bufferevent_setcb(c->u, up_read_cb, up_write_cb, up_event_cb, c);
+	upstream_callbacks(c);
 	bufferevent_setwatermark(c->u, EV_READ, 0, GATE_READ_MAX);
 	struct timeval tv = {GATE_CONNECT_TIMEOUT_S, 0};
 	bufferevent_set_timeouts(c->u, NULL, &tv);
@@ -349,6 +392,8 @@ void upstream_release(struct gconn *c)
 				PC_ARRAY_SIZE(f), &err) < 0)
 			pc_warn("audit: %s", err.msg);
 	}
+	tls_let_go(c->tls_u);
+	c->tls_u = NULL;
 	if (c->u)
 		bufferevent_free(c->u);
 	c->u = NULL;

@@ -193,6 +193,10 @@ struct pc_egress_decision {
 	bool by_deny_rule;		/* rule is from network.egress.deny */
 	char rule_at[300];		/* "FILE:LINE" of the rule, or "no rule allows it" */
 	char reason[400];		/* one line for humans and the audit log */
+	/* the verdict rests on methods/paths a tunnel hides (an allow rule
+	 * with them, or a deny rule with them): TLS interception can decide
+	 * each request instead */
+	bool l7_unseen;
 };
 
 /* Decide one connection or request against network.egress:
@@ -211,6 +215,16 @@ struct pc_egress_decision {
  * which is not matched. */
 void policy_egress_decide(const struct policy *p, const char *host, uint16_t port,
 			  const char *method, const char *path, struct pc_egress_decision *d);
+/* Does host (as policy_egress_decide reads it) match a rule's host
+ * pattern ("api.example.com", "*.example.com", an IP literal)? */
+bool policy_host_match(const char *pattern, const char *host);
+/* Do requests to host:port need to be seen to be decided: an allow or
+ * deny rule matching them names methods or paths? */
+bool policy_egress_needs_l7(const struct policy *p, const char *host, uint16_t port);
+/* Does anything in the policy need TLS interception: credentials, or any
+ * egress rule with methods or paths? */
+bool policy_intercepts(const struct policy *p);
+
 /* deny_private exceptions: is this resolved address admitted by
  * network.egress.allow_private? (IPv4-mapped IPv6 counts as IPv4.) */
 bool policy_private_allowed(const struct policy *p, const struct sockaddr *sa);

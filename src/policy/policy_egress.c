@@ -235,6 +235,7 @@ void policy_egress_decide(const struct policy *p, const char *host, uint16_t por
 		d->verdict = audit ? PC_EGRESS_WOULD_DENY : PC_EGRESS_DENY;
 		const char *pre = audit ? "would deny: " : "egress denied: ";
 		l7_text(r, l7, sizeof(l7));
+		d->l7_unseen = m == L7_UNSEEN;
 		if (m == L7_UNSEEN)
 			put(d->reason, sizeof(d->reason),
 			    "%s%s matches deny rule %s, which denies %s: a tunnel could carry "
@@ -281,6 +282,7 @@ void policy_egress_decide(const struct policy *p, const char *host, uint16_t por
 		d->verdict = audit ? PC_EGRESS_WOULD_DENY : PC_EGRESS_DENY;
 		const char *pre = audit ? "would deny: " : "egress denied: ";
 		l7_text(miss, l7, sizeof(l7));
+		d->l7_unseen = miss_kind == L7_UNSEEN;
 		const char *tail = miss_kind == L7_UNSEEN
 					   ? ", which cannot be checked inside an encrypted tunnel "
 					     "(TLS interception comes with credentials)"
@@ -315,6 +317,42 @@ void policy_egress_decide(const struct policy *p, const char *host, uint16_t por
 out:
 	clean(d->reason);
 	clean(d->rule_at);
+}
+
+bool policy_host_match(const char *pattern, const char *host)
+{
+	struct chost h;
+	return host_canon(host, &h) && host_matches(pattern, &h);
+}
+
+bool policy_egress_needs_l7(const struct policy *p, const char *host, uint16_t port)
+{
+	struct chost h;
+	if (!host_canon(host, &h))
+		return false;
+	const struct pc_net_rule *lists[] = {p->net.allow, p->net.deny};
+	const size_t counts[] = {p->net.n_allow, p->net.n_deny};
+	for (size_t l = 0; l < 2; l++)
+		for (size_t i = 0; i < counts[l]; i++) {
+			const struct pc_net_rule *r = &lists[l][i];
+			if ((r->methods || r->paths) && host_matches(r->host, &h) &&
+			    port_matches(r, port))
+				return true;
+		}
+	return false;
+}
+
+bool policy_intercepts(const struct policy *p)
+{
+	if (p->n_credentials)
+		return true;
+	for (size_t i = 0; i < p->net.n_allow; i++)
+		if (p->net.allow[i].methods || p->net.allow[i].paths)
+			return true;
+	for (size_t i = 0; i < p->net.n_deny; i++)
+		if (p->net.deny[i].methods || p->net.deny[i].paths)
+			return true;
+	return false;
 }
 
 bool policy_private_allowed(const struct policy *p, const struct sockaddr *sa)

@@ -481,12 +481,16 @@ static int parse_credential(struct pctx *c, const struct ynode *n, struct pc_cre
 		pctx_pop(c, old);
 	}
 	if ((v = ynode_get(n, "format"))) {
-		static const char fmt_ok[] = "text holding {secret}, e.g. \"Bearer {secret}\"";
+		static const char fmt_ok[] = "text holding {secret} or {secret_base64}, e.g. "
+					     "\"Bearer {secret}\", \"Basic {secret_base64}\"";
 		old = pctx_key(c, "format");
 		if ((r = get_str(c, v, fmt_ok, &s)) < 0)
 			return r;
-		if (!strstr(s, "{secret}"))
+		if (!strstr(s, "{secret}") && !strstr(s, "{secret_base64}"))
 			return perr(c, v->at, "'%.100s' has no {secret} in it (%s)", s, fmt_ok);
+		if (!ynode_get(n, "header") && strcmp(s, "{secret}") != 0)
+			return perr(c, v->at,
+				    "format is for a header: add header: (e.g. Authorization)");
 		for (const char *q = s; *q; q++)
 			if ((unsigned char)*q < 0x20 || *q == 0x7f)
 				return perr(c, v->at, "control characters are not allowed (%s)",

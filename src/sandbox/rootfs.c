@@ -541,6 +541,23 @@ static int apply_denies(int root, const struct child_args *a, struct pc_error *e
 
 /* ---- generated files ---------------------------------------------------- */
 
+/* Lay the file staged (a path in the new root) read-only over path, when
+ * path exists in the new root; else leave it out. */
+static int overlay_file(int root, const char *staged, const char *path, struct pc_error *err)
+{
+	_cleanup_close_ int src = open_in_root(root, staged, O_PATH, 0);
+	if (src < 0)
+		return pc_error_errno(err, errno, "open %s", staged);
+	_cleanup_close_ int at = open_in_root(root, path, O_PATH, RESOLVE_NO_SYMLINKS);
+	if (at < 0)
+		return 0; /* not in this view (or a symlink): nothing to cover */
+	_cleanup_close_ int t = clone_tree(src, "", false,
+					   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
+	if (t < 0)
+		return t;
+	return attach(t, at, path, err);
+}
+
 static int write_etc(int root, const struct child_args *a, struct pc_error *err)
 {
 	const struct policy *p = a->cfg->policy;
@@ -587,17 +604,24 @@ static int write_etc(int root, const struct child_args *a, struct pc_error *err)
 		snprintf(staged, sizeof(staged), "/.pincer/%s", files[i][0]);
 		if ((r = write_in_root(root, staged, files[i][1], 0644, err)) < 0)
 			break;
-		_cleanup_close_ int src = open_in_root(root, staged, O_PATH, 0);
-		_cleanup_close_ int t =
-			clone_tree(src, "", false,
-				   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
-		if (t < 0)
-			return t;
-		_cleanup_close_ int at = open_in_root(root, path, O_PATH, RESOLVE_NO_SYMLINKS);
-		if (at < 0)
-			continue; /* read-only /etc without that file: leave it out */
-		r = attach(t, at, path, err);
+		r = overlay_file(root, staged, path, err);
 	}
+	return r;
+}
+
+/* The CA bundle of a run that intercepts TLS: the system roots plus the
+ * run's CA, at /.pincer/ca-bundle.pem (where the environment points) and
+ * over the distribution's bundle for programs that read only that. */
+static int write_ca_bundle(int root, const struct child_args *a, struct pc_error *err)
+{
+	const char *bundle = a->cfg->ca_bundle;
+	if (!bundle)
+		return 0;
+	int r = write_in_root(root, SANDBOX_CA_BUNDLE, bundle, 0444, err);
+	static const char *const usual[] = {"/etc/ssl/certs/ca-certificates.crt",
+					    "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(usual) && r == 0; i++)
+		r = overlay_file(root, SANDBOX_CA_BUNDLE, usual[i], err);
 	return r;
 }
 
@@ -637,7 +661,7 @@ int rootfs_build(const struct child_args *a, struct pc_error *err)
 	qsort(pl.ops, pl.n, sizeof(*pl.ops), op_cmp);
 
 	/* The staged root: small, since only mount points and /etc live here. */
-	const char *const root_opts[] = {"mode", "0755", "size", "1m", NULL};
+	const char *const root_opts[] = {"mode", "0755", "size", "2m", NULL};
 	_cleanup_close_ int rootmnt =
 		new_fs("tmpfs", root_opts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, err);
 	if (rootmnt < 0) {
@@ -664,6 +688,8 @@ int rootfs_build(const struct child_args *a, struct pc_error *err)
 		r = build_dev(root, &pl, err);
 	if (r == 0)
 		r = write_etc(root, a, err);
+	if (r == 0)
+		r = write_ca_bundle(root, a, err);
 	if (r == 0)
 		r = apply_denies(root, a, err);
 	if (r < 0)

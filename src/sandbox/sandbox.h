@@ -41,7 +41,13 @@ struct sandbox_config {
 	 * state): a grant or system dir containing one is refused. */
 	char *const *hidden;
 	const char *name; /* names the sandbox's cgroup ("pincer-<run id>") */
+	/* PEM trusted inside (TLS interception: the system roots plus the
+	 * run's CA), written to SANDBOX_CA_BUNDLE and laid over the usual
+	 * bundle paths that exist; NULL: none */
+	const char *ca_bundle;
 };
+
+#define SANDBOX_CA_BUNDLE "/.pincer/ca-bundle.pem"
 
 /* How the agent ended. */
 struct sandbox_exit {

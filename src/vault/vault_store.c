@@ -36,44 +36,6 @@ struct vault {
 	size_t n;
 };
 
-/* ---- names ------------------------------------------------------------- */
-
-static bool valid_body(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > VAULT_NAME_MAX)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || strchr("._@-", *p)))
-			return false;
-	return true;
-}
-
-bool vault_valid_name(const char *name)
-{
-	return name && valid_body(name);
-}
-
-bool vault_valid_identity(const char *id)
-{
-	if (!id)
-		return false;
-	if (strncmp(id, "group:", 6) == 0)
-		return valid_body(id + 6);
-	if (strncmp(id, "agent:", 6) == 0)
-		return valid_body(id + 6);
-	return valid_body(id);
-}
-
-char *vault_default_identity(void)
-{
-	struct passwd *pw = getpwuid(geteuid());
-	if (pw && pw->pw_name && vault_valid_identity(pw->pw_name))
-		return pc_xstrdup(pw->pw_name);
-	return pc_xasprintf("uid-%u", (unsigned)geteuid());
-}
-
 const char *vault_path(const struct vault *v)
 {
 	return v->path;

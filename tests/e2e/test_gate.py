@@ -259,22 +259,34 @@ def test_method_and_path_rules_on_plain_http(gate):
     assert len(gate.egress(decision="deny")) == 10
 
 
-def test_connect_cannot_satisfy_method_or_path_rules(gate):
-    pol = gate.policy("""\
+def test_connect_to_method_or_path_rules_is_intercepted(gate):
+    """A tunnel hides methods and paths, so TLS to a host whose rule names
+    them ends at the gate (the run's CA, trusted through SSL_CERT_FILE and
+    friends) and each request inside is decided on its own; SOCKS5, which
+    the gate does not intercept, is still refused."""
+    ca = gate.ident.proj / "ca.pem"
+    pol = gate.policy(f"""\
         allow_private: [127.0.0.1/32]
+        upstream_ca: {ca}
         allow:
           - host: 127.0.0.1
-            ports: [{tls}]
+            ports: [{{tls}}]
             access: read-only
         """)
+    url = f"https://127.0.0.1:{gate.tls}/ro"
     r = gate.run(pol, sh(
-        f"{CURL} -x http://127.0.0.1:3128 --noproxy '' --cacert ca.pem "
-        f"https://127.0.0.1:{gate.tls}/ro; echo curl=$?"))
-    assert "curl=56" in r.stdout, r.stdout + r.stderr
-    assert gate.ups.tls.requests == []
-    rec = gate.one(decision="deny", proto="connect")
-    assert rec["rule"] == rule_at(pol, "host: 127.0.0.1") and rec["why"] == "not-allowed"
-    assert "cannot be checked inside an encrypted tunnel" in rec["reason"], rec
+        f"{CURL} -x http://127.0.0.1:3128 --noproxy '' {url} -o /dev/null -w 'get=%{{http_code}} ';"
+        f"{CURL} -x http://127.0.0.1:3128 --noproxy '' -d x=1 {url} -o /dev/null "
+        f"-w 'post=%{{http_code}} ';"
+        f"{CURL} -x socks5h://127.0.0.1:3128 --noproxy '' {url}; echo socks=$?"))
+    assert "get=200 post=403 socks=97" in r.stdout, r.stdout + r.stderr
+    assert [q.method for q in gate.ups.tls.requests] == ["GET"]
+    at = rule_at(pol, "host: 127.0.0.1")
+    assert gate.one(decision="allow", proto="https", method="GET")["rule"] == at
+    post = gate.one(decision="deny", proto="https", method="POST")
+    assert post["rule"] == at and "allows only GET, HEAD, OPTIONS" in post["reason"], post
+    socks = gate.one(decision="deny", proto="socks5")
+    assert "cannot be checked inside an encrypted tunnel" in socks["reason"], socks
 
 
 def test_git_may_clone_but_not_push(gate):

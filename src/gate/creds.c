@@ -1,0 +1,325 @@
+/* A run's credentials: the secrets the gate injects, the placeholders the
+ * agent holds instead, and the searches that keep either from leaving for
+ * a host the credential does not name.
+ *
+ * Secrets are read through pincer-tls.so (the vault needs libcrypto) once
+ * at start and again whenever the store file is replaced (a rotation takes
+ * effect on the next request). They live only in this process, never in
+ * the sandbox, and are wiped when the run ends.
+ */
+#include "gate/internal.h"
+#include "tls/tls.h"
+#include "vault/vault.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+/* ---- placeholders ------------------------------------------------------- */
+
+/* The prefix a key's format checker looks for: up to four leading segments
+ * of lower-case letters and digits (starting with a letter, at most 8 long)
+ * each ended by '-' or '_': "sk-ant-api03-", "ghp_", "xoxb-", "github_pat_".
+ * Never more than half the value, so the body keeps its randomness. */
+static size_t key_prefix(const uint8_t *s, size_t n)
+{
+	size_t pre = 0, i = 0;
+	for (int seg = 0; seg < 4; seg++) {
+		size_t j = i;
+		if (j >= n || !islower(s[j]))
+			break;
+		while (j < n && j - i < 8 && (islower(s[j]) || isdigit(s[j])))
+			j++;
+		if (j >= n || (s[j] != '-' && s[j] != '_'))
+			break;
+		i = j + 1;
+		pre = i;
+	}
+	return pre * 2 <= n ? pre : 0;
+}
+
+static char pick(const char *alphabet, size_t k)
+{
+	/* rejection sampling: no bias toward the alphabet's first letters */
+	uint8_t r;
+	unsigned limit = 256 - 256 % (unsigned)k;
+	do
+		pc_random(&r, 1);
+	while (r >= limit);
+	return alphabet[r % k];
+}
+
+void gate_placeholder(const uint8_t *secret, size_t len, char *out)
+{
+	size_t pre = key_prefix(secret, len);
+	bool lower = false, upper = false, digit = false;
+	for (size_t i = pre; i < len; i++) {
+		lower |= islower(secret[i]) != 0;
+		upper |= isupper(secret[i]) != 0;
+		digit |= isdigit(secret[i]) != 0;
+	}
+	char alphabet[64];
+	size_t k = 0;
+	if (lower || (!upper && !digit))
+		for (char ch = 'a'; ch <= 'z'; ch++)
+			alphabet[k++] = ch;
+	if (upper)
+		for (char ch = 'A'; ch <= 'Z'; ch++)
+			alphabet[k++] = ch;
+	if (digit || (!upper && !lower))
+		for (char ch = '0'; ch <= '9'; ch++)
+			alphabet[k++] = ch;
+	for (int attempt = 0; attempt < 8; attempt++) {
+		memcpy(out, secret, pre);
+		for (size_t i = pre; i < len; i++) {
+			uint8_t ch = secret[i];
+			/* letters and digits are drawn afresh; visible punctuation
+			 * keeps its place ("-", "=" padding), anything else (a
+			 * space, a control byte) becomes a letter or digit */
+			out[i] = (isalnum(ch) || !isgraph(ch)) ? pick(alphabet, k) : (char)ch;
+		}
+		out[len] = '\0';
+		if (memcmp(out, secret, len) != 0)
+			return;
+	}
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static void cred_wipe_secret(const struct pc_tls_ops *ops, struct gate_cred *cr)
+{
+	if (cr->secret) {
+		ops->vault_wipe(cr->secret, cr->len);
+		free(cr->secret);
+	}
+	if (cr->previous) {
+		ops->vault_wipe(cr->previous, cr->prev_len);
+		free(cr->previous);
+	}
+	cr->secret = cr->previous = NULL;
+	cr->len = cr->prev_len = 0;
+}
+
+static uint8_t *copy_bytes(const uint8_t *p, size_t n)
+{
+	uint8_t *q = pc_xmalloc(n + 1);
+	memcpy(q, p, n);
+	q[n] = 0;
+	return q;
+}
+
+/* (Re)read every credential's secret from a freshly opened vault. */
+static int load_secrets(struct gate_creds *cs, struct pc_error *err)
+{
+	struct vault *v = NULL;
+	struct vault_options o = {0};
+	int r = cs->ops->vault_open(&o, &v, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < cs->n; i++) {
+		struct gate_cred *cr = &cs->c[i];
+		struct vault_secret s = {0};
+		r = cs->ops->vault_lookup(v, cr->name, cs->identity, NULL, &s, err);
+		if (r < 0) {
+			if (r == -ENOENT)
+				pc_error(err, r,
+					 "credentials[%zu]: no secret '%s' for %s in the vault (pincer "
+					 "vault set %s --owner %s)",
+					 i, cr->name, cs->identity, cr->name, cs->identity);
+			cs->ops->vault_close(v);
+			return r;
+		}
+		if (s.len == 0 || s.len > VAULT_VALUE_MAX) {
+			cs->ops->vault_secret_wipe(&s);
+			cs->ops->vault_close(v);
+			return pc_error(err, -EINVAL, "credentials[%zu]: secret '%s' is empty", i,
+					cr->name);
+		}
+		cred_wipe_secret(cs->ops, cr);
+		cr->secret = copy_bytes(s.value, s.len);
+		cr->len = s.len;
+		if (s.previous && s.previous_len) {
+			cr->previous = copy_bytes(s.previous, s.previous_len);
+			cr->prev_len = s.previous_len;
+		}
+		free(cr->owner);
+		cr->owner = pc_xstrdup(s.owner);
+		cs->ops->vault_secret_wipe(&s);
+	}
+	if (cs->v)
+		cs->ops->vault_close(cs->v);
+	cs->v = v; /* kept (no lock held) to notice the store being replaced */
+	return 0;
+}
+
+static void update_max(struct gate_creds *cs)
+{
+	cs->max_pat = 0;
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct gate_cred *cr = &cs->c[i];
+		size_t m = cr->ph_len > cr->len ? cr->ph_len : cr->len;
+		if (cr->prev_len > m)
+			m = cr->prev_len;
+		if (m > cs->max_pat)
+			cs->max_pat = m;
+	}
+}
+
+int gate_creds_open(const struct policy *p, const struct pc_tls_ops *ops, const char *identity,
+		    struct gate_creds **out, struct pc_error *err)
+{
+	struct gate_creds *cs = pc_xcalloc(1, sizeof(*cs));
+	cs->ops = ops;
+	cs->identity = pc_xstrdup(identity);
+	cs->n = p->n_credentials;
+	cs->c = pc_xcalloc(cs->n ? cs->n : 1, sizeof(*cs->c));
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct pc_credential *pc = &p->credentials[i];
+		struct gate_cred *cr = &cs->c[i];
+		cr->name = pc_xstrdup(pc->name);
+		cr->var = pc_xstrdup(pc->placeholder);
+		for (size_t h = 0; pc->hosts && pc->hosts[h]; h++)
+			pc_strv_push(&cr->hosts, pc->hosts[h]);
+		cr->header = pc->header ? pc_xstrdup(pc->header) : NULL;
+		cr->format = pc_xstrdup(pc->format ? pc->format : "{secret}");
+		cr->query = pc->query ? pc_xstrdup(pc->query) : NULL;
+	}
+	int r = load_secrets(cs, err);
+	if (r < 0) {
+		gate_creds_free(cs);
+		return r;
+	}
+	for (size_t i = 0; i < cs->n; i++) {
+		struct gate_cred *cr = &cs->c[i];
+		cr->placeholder = pc_xmalloc(cr->len + 1);
+		gate_placeholder(cr->secret, cr->len, cr->placeholder);
+		cr->ph_len = cr->len;
+	}
+	update_max(cs);
+	*out = cs;
+	return 0;
+}
+
+void gate_creds_refresh(struct gate_creds *cs, struct gate *g)
+{
+	if (!cs || !cs->v || !cs->ops->vault_changed(cs->v))
+		return;
+	struct pc_error err = {0};
+	char why[700];
+	if (load_secrets(cs, &err) < 0) {
+		/* the secrets in hand stay in use: a broken or half-written
+		 * store must not turn every call into a failure */
+		snprintf(why, sizeof(why),
+			 "vault changed but could not be read: %.500s (the secrets read before stay "
+			 "in use)",
+			 err.msg);
+		pc_warn("gate: %s", why);
+		audit_write(g->log, AUDIT_VAULT, g->agent, g->run, AUDIT_NONE, why, NULL, 0, &err);
+		return;
+	}
+	update_max(cs);
+	snprintf(why, sizeof(why), "vault changed: credentials re-read for %s", cs->identity);
+	audit_write(g->log, AUDIT_VAULT, g->agent, g->run, AUDIT_NONE, why, NULL, 0, &err);
+}
+
+size_t gate_creds_count(const struct gate_creds *cs)
+{
+	return cs ? cs->n : 0;
+}
+
+void gate_creds_env(const struct gate_creds *cs, size_t i, const char **var,
+		    const char **placeholder)
+{
+	*var = cs->c[i].var;
+	*placeholder = cs->c[i].placeholder;
+}
+
+const char *gate_creds_describe(const struct gate_creds *cs, size_t i, char *buf, size_t n)
+{
+	const struct gate_cred *cr = &cs->c[i];
+	size_t l = (size_t)snprintf(buf, n, "credential %s: the secret of %s, for", cr->name,
+				    cr->owner);
+	for (size_t h = 0; cr->hosts && cr->hosts[h] && l < n; h++)
+		l += (size_t)snprintf(buf + l, n - l, "%s%s", h ? ", " : " ", cr->hosts[h]);
+	return buf;
+}
+
+void gate_creds_free(struct gate_creds *cs)
+{
+	if (!cs)
+		return;
+	for (size_t i = 0; i < cs->n; i++) {
+		struct gate_cred *cr = &cs->c[i];
+		cred_wipe_secret(cs->ops, cr);
+		if (cr->placeholder) {
+			cs->ops->vault_wipe(cr->placeholder, cr->ph_len);
+			free(cr->placeholder);
+		}
+		free(cr->name);
+		free(cr->var);
+		free(cr->owner);
+		pc_strv_free(cr->hosts);
+		free(cr->header);
+		free(cr->format);
+		free(cr->query);
+	}
+	if (cs->v)
+		cs->ops->vault_close(cs->v);
+	free(cs->c);
+	free(cs->identity);
+	free(cs);
+}
+
+/* ---- searches ----------------------------------------------------------- */
+
+bool cred_for_host(const struct gate_cred *cr, const char *host)
+{
+	for (size_t h = 0; cr->hosts && cr->hosts[h]; h++)
+		if (policy_host_match(cr->hosts[h], host))
+			return true;
+	return false;
+}
+
+/* The values of cr that must never reach a host it does not name. */
+static size_t cred_values(const struct gate_cred *cr, struct cred_value *v)
+{
+	size_t k = 0;
+	v[k++] = (struct cred_value){(const uint8_t *)cr->placeholder, cr->ph_len, "placeholder"};
+	if (cr->secret)
+		v[k++] = (struct cred_value){cr->secret, cr->len, "secret value"};
+	if (cr->previous)
+		v[k++] = (struct cred_value){cr->previous, cr->prev_len, "previous secret value"};
+	return k;
+}
+
+size_t creds_foreign_values(const struct gate_creds *cs, const char *host, struct cred_value *out,
+			    size_t cap)
+{
+	size_t k = 0;
+	for (size_t i = 0; cs && i < cs->n; i++) {
+		const struct gate_cred *cr = &cs->c[i];
+		if (cred_for_host(cr, host) || k + 3 > cap)
+			continue;
+		struct cred_value v[3];
+		size_t m = cred_values(cr, v);
+		for (size_t j = 0; j < m; j++) {
+			v[j].cred = cr;
+			out[k++] = v[j];
+		}
+	}
+	return k;
+}
+
+size_t creds_secret_values(const struct gate_creds *cs, struct cred_value *out, size_t cap)
+{
+	size_t k = 0;
+	for (size_t i = 0; cs && i < cs->n && k + 2 <= cap; i++) {
+		const struct gate_cred *cr = &cs->c[i];
+		if (cr->secret)
+			out[k++] = (struct cred_value){cr->secret, cr->len, "secret value", cr};
+		if (cr->previous)
+			out[k++] = (struct cred_value){cr->previous, cr->prev_len,
+						       "previous secret value", cr};
+	}
+	return k;
+}

@@ -1,0 +1,410 @@
+/* Credentials in the HTTP that passes the gate: injected into requests to
+ * the hosts a credential names, looked for in every other request (an
+ * exfiltration attempt), and taken out of every answer.
+ *
+ * Only intercepted HTTPS gets a secret: over plain HTTP it would cross the
+ * network readable, so a placeholder sent that way is refused instead.
+ * Bodies are searched as they stream: the last (longest value - 1) bytes
+ * are always held back until more come or the body ends, so a value split
+ * across reads is seen whole before any of it leaves.
+ */
+#include "gate/internal.h"
+
+#include <ctype.h>
+#include <string.h>
+
+static size_t foreign(struct gconn *c, struct cred_value *v)
+{
+	return creds_foreign_values(c->g->creds, c->host, v, GATE_CRED_VALUES_MAX);
+}
+
+/* The audit record and the refusal of an exfiltration attempt. */
+static void exfiltration(struct gconn *c, const struct cred_value *v, const char *where)
+{
+	struct gate *g = c->g;
+	char reason[700], allowed[300] = "";
+	size_t l = 0;
+	for (size_t h = 0; v->cred->hosts && v->cred->hosts[h] && l < sizeof(allowed); h++)
+		l += (size_t)snprintf(allowed + l, sizeof(allowed) - l, "%s%s", h ? ", " : "",
+				      v->cred->hosts[h]);
+	snprintf(reason, sizeof(reason),
+		 "exfiltration blocked: the %s of credential %s (%s) in the request %s to %s:%u, "
+		 "which the credential does not name (it may go to %s only)",
+		 v->what, v->cred->name, v->cred->var, where, c->host, c->port, allowed);
+	struct audit_field f[10];
+	size_t n = 0;
+	f[n++] = AUDIT_STR("host", c->host);
+	f[n++] = AUDIT_NUM("port", c->port);
+	if (c->method)
+		f[n++] = AUDIT_STR("method", c->method);
+	if (c->path)
+		f[n++] = AUDIT_STR("path", c->path);
+	f[n++] = AUDIT_STR("proto", gate_proto_name(c->proto));
+	f[n++] = AUDIT_STR("credential", v->cred->name);
+	f[n++] = AUDIT_STR("where", where);
+	f[n++] = AUDIT_STR("found", v->what);
+	f[n++] = AUDIT_NUM("conn", c->id);
+	struct pc_error err = {0};
+	if (audit_write(g->log, AUDIT_EXFILTRATION, g->agent, g->run, AUDIT_DENY, reason, f, n,
+			&err) < 0)
+		pc_warn("audit: %s", err.msg);
+	c->decided = true;
+	gate_count_denial(g, c->host, c->port, "exfiltration");
+	free(c->decision);
+	c->decision = NULL;
+	char say[200];
+	snprintf(say, sizeof(say), "exfiltration blocked: credential %.40s may not go to %.100s",
+		 v->cred->name, c->host);
+	if (c->resp_started) {
+		gconn_free(c);
+		return;
+	}
+	http_reply_error(c, 403, say);
+}
+
+bool inject_check_head(struct gconn *c, const char *buf, size_t line_len, size_t head_len)
+{
+	struct cred_value v[GATE_CRED_VALUES_MAX];
+	size_t k = foreign(c, v);
+	for (size_t i = 0; i < k; i++) {
+		const char *at = memmem(buf, head_len, v[i].p, v[i].n);
+		if (at) {
+			exfiltration(c, &v[i], (size_t)(at - buf) < line_len ? "url" : "header");
+			return false;
+		}
+	}
+	if (c->intercept)
+		return true;
+	/* plain HTTP to a host a credential names: the secret is not sent in
+	 * the clear, and the placeholder alone would only confuse */
+	for (size_t i = 0; c->g->creds && i < c->g->creds->n; i++) {
+		const struct gate_cred *cr = &c->g->creds->c[i];
+		if (!cred_for_host(cr, c->host) || !memmem(buf, head_len, cr->placeholder, cr->ph_len))
+			continue;
+		char reason[500];
+		snprintf(reason, sizeof(reason),
+			 "egress denied: credential %s is sent only over HTTPS (request https://%s/ "
+			 "instead of http://)",
+			 cr->name, c->host);
+		gate_record(c, AUDIT_DENY, "credential-plain-http", NULL, reason);
+		http_reply_error(c, 403, reason + 15);
+		return false;
+	}
+	return true;
+}
+
+/* ---- injection ---------------------------------------------------------- */
+
+static bool unreserved(uint8_t ch)
+{
+	return isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+static void put_encoded(struct pc_buf *b, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (unreserved(p[i]))
+			pc_buf_append(b, (const char *)&p[i], 1);
+		else
+			pc_buf_printf(b, "%%%02X", p[i]);
+	}
+}
+
+/* p[0..n) with every placeholder of a credential for this host replaced
+ * by its secret (percent-encoded in a URL). */
+static void put_swapped(struct gconn *c, struct pc_buf *b, const char *p, size_t n, bool url)
+{
+	const struct gate_creds *cs = c->g->creds;
+	size_t i = 0;
+	while (i < n) {
+		const struct gate_cred *hit = NULL;
+		size_t at = n;
+		for (size_t k = 0; cs && k < cs->n; k++) {
+			const struct gate_cred *cr = &cs->c[k];
+			if (!cred_for_host(cr, c->host))
+				continue;
+			const char *f = memmem(p + i, n - i, cr->placeholder, cr->ph_len);
+			if (f && (size_t)(f - p) < at) {
+				at = (size_t)(f - p);
+				hit = cr;
+			}
+		}
+		pc_buf_append(b, p + i, at - i);
+		if (!hit)
+			return;
+		if (url)
+			put_encoded(b, hit->secret, hit->len);
+		else
+			pc_buf_append(b, (const char *)hit->secret, hit->len);
+		i = at + hit->ph_len;
+		note_injected(c, hit);
+	}
+}
+
+void note_injected(struct gconn *c, const struct gate_cred *cr)
+{
+	size_t l = strlen(c->injected);
+	if (strstr(c->injected, cr->name))
+		return;
+	snprintf(c->injected + l, sizeof(c->injected) - l, "%s%s", l ? "," : "", cr->name);
+	l = strlen(c->injected_owner);
+	if (!strstr(c->injected_owner, cr->owner))
+		snprintf(c->injected_owner + l, sizeof(c->injected_owner) - l, "%s%s",
+			 l ? "," : "", cr->owner);
+}
+
+/* A secret that would break the head it goes into (a CR, LF or NUL in a
+ * header) is not sent. */
+static bool header_safe(const struct gate_cred *cr)
+{
+	for (size_t i = 0; i < cr->len; i++)
+		if (cr->secret[i] < 0x20 && cr->secret[i] != '\t')
+			return false;
+	return true;
+}
+
+bool inject_applies(const struct gconn *c)
+{
+	if (!c->intercept || !c->g->creds)
+		return false;
+	for (size_t k = 0; k < c->g->creds->n; k++)
+		if (cred_for_host(&c->g->creds->c[k], c->host))
+			return true;
+	return false;
+}
+
+void inject_target(struct gconn *c, struct pc_buf *b, const char *path)
+{
+	const struct gate_creds *cs = c->g->creds;
+	size_t n = strlen(path);
+	const char *q = strchr(path, '?');
+	/* a query parameter the credential sets: any the agent sent goes */
+	_cleanup_buf_ struct pc_buf t = {0};
+	put_swapped(c, &t, path, q ? (size_t)(q - path) : n, true);
+	bool first = true;
+	if (q) {
+		const char *s = q + 1;
+		while (*s) {
+			const char *e = strchr(s, '&');
+			size_t len = e ? (size_t)(e - s) : strlen(s);
+			bool drop = false;
+			for (size_t k = 0; k < cs->n; k++) {
+				const struct gate_cred *cr = &cs->c[k];
+				size_t ql = cr->query ? strlen(cr->query) : 0;
+				if (ql && cred_for_host(cr, c->host) && len >= ql &&
+				    strncmp(s, cr->query, ql) == 0 && (len == ql || s[ql] == '='))
+					drop = true;
+			}
+			if (!drop) {
+				pc_buf_puts(&t, first ? "?" : "&");
+				put_swapped(c, &t, s, len, true);
+				first = false;
+			}
+			s += len + (e ? 1 : 0);
+		}
+	}
+	for (size_t k = 0; k < cs->n; k++) {
+		const struct gate_cred *cr = &cs->c[k];
+		if (!cr->query || !cred_for_host(cr, c->host))
+			continue;
+		pc_buf_printf(&t, "%s%s=", first ? "?" : "&", cr->query);
+		put_encoded(&t, cr->secret, cr->len);
+		first = false;
+		note_injected(c, cr);
+	}
+	pc_buf_append(b, t.data, t.len);
+	explicit_bzero(t.data, t.cap);
+}
+
+bool inject_header(struct gconn *c, struct pc_buf *b, const char *name, size_t nlen,
+		   const char *value, size_t vlen)
+{
+	const struct gate_creds *cs = c->g->creds;
+	for (size_t k = 0; k < cs->n; k++) {
+		const struct gate_cred *cr = &cs->c[k];
+		if (cr->header && cred_for_host(cr, c->host) && strlen(cr->header) == nlen &&
+		    strncasecmp(cr->header, name, nlen) == 0)
+			return true; /* the credential's own header is written by inject_headers */
+	}
+	pc_buf_append(b, name, nlen);
+	pc_buf_puts(b, ": ");
+	put_swapped(c, b, value, vlen, false);
+	pc_buf_puts(b, "\r\n");
+	return true;
+}
+
+static void put_base64(struct pc_buf *b, const uint8_t *p, size_t n)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		char q[4] = {a[(v >> 18) & 63], a[(v >> 12) & 63], i + 1 < n ? a[(v >> 6) & 63] : '=',
+			     i + 2 < n ? a[v & 63] : '='};
+		pc_buf_append(b, q, 4);
+	}
+}
+
+/* The header's value: format with {secret} (as is) and {secret_base64}
+ * (for "Basic {secret_base64}" over a "user:password" secret) filled in. */
+static void put_format(struct pc_buf *b, const struct gate_cred *cr)
+{
+	const char *f = cr->format;
+	while (*f) {
+		if (strncmp(f, "{secret}", 8) == 0) {
+			pc_buf_append(b, (const char *)cr->secret, cr->len);
+			f += 8;
+		} else if (strncmp(f, "{secret_base64}", 15) == 0) {
+			put_base64(b, cr->secret, cr->len);
+			f += 15;
+		} else {
+			pc_buf_append(b, f++, 1);
+		}
+	}
+}
+
+bool inject_headers(struct gconn *c, struct pc_buf *b)
+{
+	const struct gate_creds *cs = c->g->creds;
+	for (size_t k = 0; k < cs->n; k++) {
+		const struct gate_cred *cr = &cs->c[k];
+		if (!cr->header || !cred_for_host(cr, c->host))
+			continue;
+		if (!header_safe(cr)) {
+			char reason[300];
+			snprintf(reason, sizeof(reason),
+				 "egress denied: the secret of credential %s has control characters "
+				 "and cannot go in a header",
+				 cr->name);
+			gate_record(c, AUDIT_DENY, "credential", NULL, reason);
+			http_reply_error(c, 502, reason + 15);
+			return false;
+		}
+		pc_buf_printf(b, "%s: ", cr->header);
+		put_format(b, cr);
+		pc_buf_puts(b, "\r\n");
+		note_injected(c, cr);
+	}
+	return true;
+}
+
+/* ---- bodies ------------------------------------------------------------- */
+
+/* The first of values v[0..k) wholly inside in[0..n), or NULL. */
+static const struct cred_value *search(struct evbuffer *in, size_t n, const struct cred_value *v,
+				       size_t k, struct evbuffer_ptr *where)
+{
+	struct evbuffer_ptr end;
+	if (evbuffer_ptr_set(in, &end, n, EVBUFFER_PTR_SET) < 0)
+		return NULL;
+	for (size_t i = 0; i < k; i++) {
+		if (v[i].n > n)
+			continue;
+		struct evbuffer_ptr p =
+			evbuffer_search_range(in, (const char *)v[i].p, v[i].n, NULL, &end);
+		if (p.pos >= 0) {
+			*where = p;
+			return &v[i];
+		}
+	}
+	return NULL;
+}
+
+static size_t releasable(const struct gconn *c, size_t n, bool last)
+{
+	size_t hold = c->g->creds->max_pat ? c->g->creds->max_pat - 1 : 0;
+	if (last)
+		return n;
+	return n > hold ? n - hold : 0;
+}
+
+bool scan_request(struct gconn *c, struct evbuffer *in, size_t n, bool last, size_t *ok)
+{
+	struct cred_value v[GATE_CRED_VALUES_MAX];
+	size_t k = foreign(c, v);
+	struct evbuffer_ptr at;
+	const struct cred_value *hit = k ? search(in, n, v, k, &at) : NULL;
+	if (hit) {
+		exfiltration(c, hit, "body");
+		return false;
+	}
+	*ok = k ? releasable(c, n, last) : n;
+	return true;
+}
+
+/* Overwrite in[at..at+n) with repl. */
+static void overwrite(struct evbuffer *in, struct evbuffer_ptr at, const uint8_t *repl, size_t n)
+{
+	struct evbuffer_iovec iov[8];
+	size_t done = 0;
+	while (done < n) {
+		int k = evbuffer_peek(in, (ev_ssize_t)(n - done), &at, iov, 8);
+		if (k <= 0)
+			return;
+		for (int i = 0; i < k && i < 8 && done < n; i++) {
+			size_t m = iov[i].iov_len < n - done ? iov[i].iov_len : n - done;
+			memcpy(iov[i].iov_base, repl + done, m);
+			done += m;
+		}
+		if (evbuffer_ptr_set(in, &at, done, EVBUFFER_PTR_ADD) < 0)
+			return;
+	}
+}
+
+/* What a secret value becomes in an answer: the placeholder when they are
+ * as long (the agent's own view of it), else as many '*'. */
+static const uint8_t *redaction(const struct cred_value *v, uint8_t *stars)
+{
+	if (v->n == v->cred->ph_len)
+		return (const uint8_t *)v->cred->placeholder;
+	memset(stars, '*', v->n);
+	return stars;
+}
+
+size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last)
+{
+	struct cred_value v[GATE_CRED_VALUES_MAX];
+	size_t k = creds_secret_values(c->g->creds, v, GATE_CRED_VALUES_MAX);
+	if (!k)
+		return n;
+	struct evbuffer_ptr at;
+	const struct cred_value *hit;
+	while ((hit = search(in, n, v, k, &at))) {
+		uint8_t *stars = pc_xmalloc(hit->n);
+		overwrite(in, at, redaction(hit, stars), hit->n);
+		free(stars);
+		redacted_note(c, hit);
+	}
+	return releasable(c, n, last);
+}
+
+void redact_mem(struct gconn *c, char *p, size_t n)
+{
+	struct cred_value v[GATE_CRED_VALUES_MAX];
+	size_t k = creds_secret_values(c->g->creds, v, GATE_CRED_VALUES_MAX);
+	for (size_t i = 0; i < k; i++) {
+		char *f;
+		while ((f = memmem(p, n, v[i].p, v[i].n))) {
+			uint8_t *stars = pc_xmalloc(v[i].n);
+			memcpy(f, redaction(&v[i], stars), v[i].n);
+			free(stars);
+			redacted_note(c, &v[i]);
+		}
+	}
+}
+
+void redacted_note(struct gconn *c, const struct cred_value *v)
+{
+	if (c->redacted)
+		return;
+	c->redacted = true;
+	char reason[400];
+	snprintf(reason, sizeof(reason),
+		 "the answer from %s:%u held the %s of credential %s: replaced before the agent "
+		 "saw it",
+		 c->host, c->port, v->what, v->cred->name);
+	gate_record(c, AUDIT_NONE, "redacted", NULL, reason);
+}
