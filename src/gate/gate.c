@@ -242,12 +242,17 @@ void gate_send(struct bufferevent *b)
 {
 	struct bufferevent *sock = bufferevent_get_underlying(b);
 	if (sock) {
-		/* a TLS filter: encrypt what waits, then write the socket now */
-		bufferevent_enable(b, EV_WRITE);
-		bufferevent_flush(b, EV_WRITE, BEV_NORMAL);
-		struct evbuffer *out = bufferevent_get_output(sock);
-		if (evbuffer_get_length(out))
-			evbuffer_write(out, bufferevent_getfd(sock)); /* libevent writes the rest */
+		/* a TLS filter: what waits is encrypted in one go (writes to it
+		 * only queue while its EV_WRITE is off: one record, not one per
+		 * add), then the socket is written now */
+		struct evbuffer *plain = bufferevent_get_output(b);
+		if (evbuffer_get_length(plain)) {
+			bufferevent_enable(b, EV_WRITE);
+			bufferevent_flush(b, EV_WRITE, BEV_NORMAL);
+			if (!evbuffer_get_length(plain))
+				bufferevent_disable(b, EV_WRITE);
+		}
+		gate_send_socket(sock);
 		return;
 	}
 	struct evbuffer *out = bufferevent_get_output(b);
@@ -262,13 +267,28 @@ void gate_send(struct bufferevent *b)
 		bufferevent_enable(b, EV_WRITE); /* the rest when the socket takes it */
 }
 
+void gate_send_socket(struct bufferevent *sock)
+{
+	struct evbuffer *out = bufferevent_get_output(sock);
+	if (evbuffer_get_length(out) &&
+	    evbuffer_write(out, bufferevent_getfd(sock)) < 0 && errno != EAGAIN && errno != EINTR) {
+		bufferevent_enable(sock, EV_WRITE); /* libevent meets the error */
+		return;
+	}
+	/* EV_WRITE on only while a rest waits: libevent re-arms the write
+	 * event on every add while it is on (two epoll_ctl per message) */
+	if (evbuffer_get_length(out))
+		bufferevent_enable(sock, EV_WRITE);
+	else if (bufferevent_get_enabled(sock) & EV_WRITE)
+		bufferevent_disable(sock, EV_WRITE);
+}
+
 /* The write callback: the output fell to its low watermark. */
 static bool write_done(struct bufferevent *b)
 {
 	if (evbuffer_get_length(bufferevent_get_output(b)))
 		return false;
-	if (!bufferevent_get_underlying(b))
-		bufferevent_disable(b, EV_WRITE); /* a filter needs it on to encrypt */
+	bufferevent_disable(b, EV_WRITE);
 	return true;
 }
 

@@ -55,6 +55,7 @@ static void fail(struct tls_side *t)
 	if (!t->failed) {
 		t->failed = true;
 		move_out(t, bufferevent_get_output(t->under)); /* the alert, if any */
+		gate_send_socket(t->under);
 		tell(t);
 	}
 }
@@ -103,6 +104,7 @@ static enum bufferevent_filter_result tls_in(struct evbuffer *src, struct evbuff
 		evbuffer_drain(src, fed);
 	}
 	move_out(t, bufferevent_get_output(t->under));
+	gate_send_socket(t->under); /* handshake messages, tickets */
 	if (!t->ready_told && t->ops->conn_ready(t->s)) {
 		t->ready_told = true;
 		tell(t);
@@ -159,8 +161,21 @@ static void told(evutil_socket_t fd, short what, void *arg)
 	if (!c)
 		return;
 	if (t->upstream) {
-		if (t->failed || t->ready_told)
+		if (c->on_open) { /* still being opened */
 			upstream_tls_done(c, t->failed ? t->ops->conn_error(t->s) : NULL);
+			return;
+		}
+		if (t->failed && c->tls_u == t) {
+			/* broken in mid-exchange: as if it had closed */
+			char why[400];
+			snprintf(why, sizeof(why), "upstream %s: TLS failed: %s", c->addr,
+				 t->ops->conn_error(t->s));
+			gate_record(c, AUDIT_NONE, "upstream", NULL, why);
+			if (c->phase == PH_HTTP || c->phase == PH_HEAD)
+				http_upstream_eof(c);
+			else
+				gconn_free(c);
+		}
 		return;
 	}
 	if (t->failed) {
@@ -198,6 +213,7 @@ static struct tls_side *wrap(struct gconn *c, struct bufferevent **bev, struct p
 	 * gate_pump sees it) once the socket's output holds this much */
 	bufferevent_setwatermark(*bev, EV_WRITE, 0, GATE_HIGH_WATER);
 	bufferevent_set_timeouts(*bev, NULL, NULL);
+	bufferevent_disable(*bev, EV_WRITE); /* gate_send_socket writes */
 	*bev = f;
 	return t;
 }
@@ -234,7 +250,7 @@ bool intercept_start(struct gconn *c)
 	bufferevent_set_timeouts(c->c, &tv, NULL);
 	c->phase = PH_HEAD;
 	/* what the agent sent already (its ClientHello, on a capture) */
-	bufferevent_enable(c->c, EV_READ | EV_WRITE);
+	bufferevent_enable(c->c, EV_READ);
 	bufferevent_flush(c->c, EV_READ, BEV_NORMAL);
 	if (evbuffer_get_length(bufferevent_get_input(c->c)))
 		http_client_readable(c);
@@ -250,7 +266,7 @@ bool intercept_upstream(struct gconn *c)
 		return false;
 	c->tls_u = t;
 	upstream_callbacks(c);
-	bufferevent_enable(c->u, EV_READ | EV_WRITE);
+	bufferevent_enable(c->u, EV_READ);
 	/* the ClientHello */
 	char none[1];
 	if (t->ops->conn_read(s, none, 0) == PC_TLS_ERROR) {
@@ -258,6 +274,7 @@ bool intercept_upstream(struct gconn *c)
 		return true;
 	}
 	move_out(t, bufferevent_get_output(t->under));
+	gate_send_socket(t->under);
 	return true;
 }
 

@@ -100,8 +100,7 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 
 static void up_write_cb(struct bufferevent *bev, void *arg)
 {
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
-	    !bufferevent_get_underlying(bev))
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		bufferevent_disable(bev, EV_WRITE); /* gate_send writes the next */
 	tunnel_drained(arg, false);
 }

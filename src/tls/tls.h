@@ -96,7 +96,7 @@ struct pc_tls_ops {
 typedef const struct pc_tls_ops *(*pc_tls_entry_fn)(void);
 
 /* tls_load.c (in pincer, no OpenSSL): load pincer-tls.so from beside the
- * running executable (then from ../lib/pincer/). The file must be a regular
+ * running executable (a build tree), else from LIBDIR/pincer (installed). The file must be a regular
  * file owned by root or by us and writable by nobody else, like the
  * executable it extends. Loaded once; later calls return the same table. */
 const struct pc_tls_ops *pc_tls_load(struct pc_error *err);

@@ -75,7 +75,7 @@ const struct pc_tls_ops *pc_tls_load(struct pc_error *err)
 		*slash = '\0';
 	char path[PATH_MAX + 64];
 	snprintf(path, sizeof(path), "%s/%s", self, PC_TLS_MODULE);
-	if (access(path, F_OK) < 0)
-		snprintf(path, sizeof(path), "%s/../lib/pincer/%s", self, PC_TLS_MODULE);
+	if (access(path, F_OK) < 0) /* installed: LIBDIR/pincer */
+		snprintf(path, sizeof(path), "%s/%s", PINCER_MODULE_DIR, PC_TLS_MODULE);
 	return pc_tls_load_from(path, err);
 }

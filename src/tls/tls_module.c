@@ -30,15 +30,15 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#define CACHE_MAX	 4096		 /* hosts with a leaf (and client sessions) kept */
-#define CA_DAYS		 30
-#define LEAF_DAYS	 7
-#define BACKDATE_S	 3600		 /* notBefore one hour ago: clock skew */
-#define CN_MAX		 64		 /* ub-common-name */
-#define HOST_MAX	 253
-#define BUNDLE_MAX	 (16 << 20)	 /* an upstream CA bundle larger than this is refused */
-#define ALPN_HTTP11	 "\x08http/1.1"
-#define ALPN_HTTP11_LEN	 9
+#define CACHE_MAX	4096 /* hosts with a leaf (and client sessions) kept */
+#define CA_DAYS		30
+#define LEAF_DAYS	7
+#define BACKDATE_S	3600 /* notBefore one hour ago: clock skew */
+#define CN_MAX		64   /* ub-common-name */
+#define HOST_MAX	253
+#define BUNDLE_MAX	(16 << 20) /* an upstream CA bundle larger than this is refused */
+#define ALPN_HTTP11	"\x08http/1.1"
+#define ALPN_HTTP11_LEN 9
 
 /* ---- a bounded map host -> object, oldest evicted first ----------------- */
 
@@ -159,9 +159,9 @@ struct pc_tls {
 	EVP_PKEY *leaf_key;
 	SSL_CTX *server;
 	SSL_CTX *client;
-	bool client_trust_loaded; /* system roots, at the first upstream session */
-	struct map leaves;	  /* host -> X509 * */
-	struct map sessions;	  /* host -> SSL_SESSION * (upstream resumption) */
+	bool system_file_loaded; /* the system bundle file, when first needed */
+	struct map leaves;	 /* host -> X509 * */
+	struct map sessions;	 /* host -> SSL_SESSION * (upstream resumption) */
 };
 
 struct pc_tls_conn {
@@ -272,8 +272,7 @@ static int set_validity(X509 *x, time_t now, long days, const ASN1_TIME *cap)
 	if (!X509_time_adj_ex(X509_getm_notBefore(x), 0, -BACKDATE_S, &now) ||
 	    !X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, &now))
 		return -1;
-	if (cap && ASN1_TIME_compare(X509_get0_notAfter(x), cap) > 0 &&
-	    !X509_set1_notAfter(x, cap))
+	if (cap && ASN1_TIME_compare(X509_get0_notAfter(x), cap) > 0 && !X509_set1_notAfter(x, cap))
 		return -1;
 	return 0;
 }
@@ -330,8 +329,8 @@ static int make_ca(struct pc_tls *t, struct pc_error *err)
 /* Lower-cased host, [brackets] dropped from an IPv6 literal; whether it is
  * an IP literal (and its bytes). -EINVAL for anything that is neither a DNS
  * name nor an IP literal. */
-static int parse_host(const char *host, char out[HOST_MAX + 1], unsigned char ip[16],
-		      int *ip_len, struct pc_error *err)
+static int parse_host(const char *host, char out[HOST_MAX + 1], unsigned char ip[16], int *ip_len,
+		      struct pc_error *err)
 {
 	size_t n = host ? strlen(host) : 0;
 	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
@@ -339,8 +338,8 @@ static int parse_host(const char *host, char out[HOST_MAX + 1], unsigned char ip
 		n -= 2;
 	}
 	if (n == 0 || n > HOST_MAX)
-		return pc_error(err, EINVAL, "invalid TLS host name \"%.*s\"", (int)(n > 80 ? 80 : n),
-				host ? host : "");
+		return pc_error(err, EINVAL, "invalid TLS host name \"%.*s\"",
+				(int)(n > 80 ? 80 : n), host ? host : "");
 	for (size_t i = 0; i < n; i++)
 		out[i] = (char)tolower((unsigned char)host[i]);
 	out[n] = '\0';
@@ -436,8 +435,8 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 	(void)ssl;
 	(void)arg;
 	unsigned char *sel = NULL;
-	if (SSL_select_next_proto(&sel, outlen, (const unsigned char *)ALPN_HTTP11,
-				  ALPN_HTTP11_LEN, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+	if (SSL_select_next_proto(&sel, outlen, (const unsigned char *)ALPN_HTTP11, ALPN_HTTP11_LEN,
+				  in, inlen) == OPENSSL_NPN_NEGOTIATED) {
 		*out = sel;
 		return SSL_TLSEXT_ERR_OK;
 	}
@@ -492,6 +491,39 @@ static int make_server_ctx(struct pc_tls *t, struct pc_error *err)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	return 0;
+}
+
+/* The system roots, explicit paths (never SSL_CERT_FILE / SSL_CERT_DIR): the
+ * hashed folder is looked up per issuer as chains are verified (a file read
+ * for the one root a chain needs); the bundle file, ~140 roots whose
+ * parsing costs 25-50 ms with OpenSSL 3.0, only if an issuer is found
+ * neither there nor in the chain the peer sent. A missing file or folder
+ * only means fewer roots (the upstream_ca bundle may be all there is). */
+static void load_system_file(struct pc_tls *t, X509_STORE *store)
+{
+	if (t->system_file_loaded)
+		return;
+	t->system_file_loaded = true;
+	X509_STORE_load_file(store, X509_get_default_cert_file());
+	ERR_clear_error();
+}
+
+static int get_issuer(X509 **issuer, X509_STORE_CTX *ctx, X509 *x)
+{
+	int r = X509_STORE_CTX_get1_issuer(issuer, ctx, x);
+	if (r != 0)
+		return r;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct pc_tls *t = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+	if (!t || t->system_file_loaded)
+		return r;
+	/* Issued by a certificate the peer sent: the chain goes on there. */
+	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(ctx);
+	for (int i = 0; i < sk_X509_num(sent); i++)
+		if (X509_check_issued(sk_X509_value(sent, i), x) == X509_V_OK)
+			return r;
+	load_system_file(t, X509_STORE_CTX_get0_store(ctx));
+	return X509_STORE_CTX_get1_issuer(issuer, ctx, x);
 }
 
 /* The upstream CA bundle: every certificate in it, at least one. */
@@ -554,24 +586,13 @@ static int make_client_ctx(struct pc_tls *t, const char *upstream_ca, struct pc_
 	SSL_CTX_set_app_data(ctx, t);
 	X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(ctx);
 	X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	if (upstream_ca)
-		return load_bundle(SSL_CTX_get_cert_store(ctx), upstream_ca, err);
-	return 0;
-}
-
-/* The system roots, at the first upstream session: runs that never go
- * upstream never parse the ~200 kB bundle. Explicit paths, never
- * SSL_CERT_FILE / SSL_CERT_DIR. A missing file or folder only means fewer
- * roots (the upstream_ca bundle may be all there is). */
-static void load_system_trust(struct pc_tls *t)
-{
-	if (t->client_trust_loaded)
-		return;
-	t->client_trust_loaded = true;
-	X509_STORE *store = SSL_CTX_get_cert_store(t->client);
-	X509_STORE_load_file(store, X509_get_default_cert_file());
-	X509_STORE_load_path(store, X509_get_default_cert_dir());
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_STORE_set_get_issuer(store, get_issuer);
+	X509_STORE_load_path(store, X509_get_default_cert_dir()); /* nothing read yet */
 	ERR_clear_error();
+	if (upstream_ca)
+		return load_bundle(store, upstream_ca, err);
+	return 0;
 }
 
 /* ---- ops: context ---------------------------------------------------------- */
@@ -673,8 +694,7 @@ static void tls_conn_free(struct pc_tls_conn *s)
 	ERR_clear_error();
 }
 
-static struct pc_tls_conn *tls_server_new(struct pc_tls *t, const char *host,
-					  struct pc_error *err)
+static struct pc_tls_conn *tls_server_new(struct pc_tls *t, const char *host, struct pc_error *err)
 {
 	char name[HOST_MAX + 1];
 	unsigned char ip[16];
@@ -693,7 +713,8 @@ static struct pc_tls_conn *tls_server_new(struct pc_tls *t, const char *host,
 	struct pc_tls_conn *s = conn_new(t->server, name, false, err);
 	if (!s)
 		return NULL;
-	if (SSL_use_certificate(s->ssl, leaf) != 1 || SSL_use_PrivateKey(s->ssl, t->leaf_key) != 1) {
+	if (SSL_use_certificate(s->ssl, leaf) != 1 ||
+	    SSL_use_PrivateKey(s->ssl, t->leaf_key) != 1) {
 		ossl_error(err, EIO, "cannot use the TLS certificate");
 		pc_error_prefix(err, "%s", name);
 		tls_conn_free(s);
@@ -704,8 +725,7 @@ static struct pc_tls_conn *tls_server_new(struct pc_tls *t, const char *host,
 	return s;
 }
 
-static struct pc_tls_conn *tls_client_new(struct pc_tls *t, const char *host,
-					  struct pc_error *err)
+static struct pc_tls_conn *tls_client_new(struct pc_tls *t, const char *host, struct pc_error *err)
 {
 	char name[HOST_MAX + 1];
 	unsigned char ip[16];
@@ -713,7 +733,6 @@ static struct pc_tls_conn *tls_client_new(struct pc_tls *t, const char *host,
 	ERR_clear_error();
 	if (parse_host(host, name, ip, &ip_len, err) < 0)
 		return NULL;
-	load_system_trust(t);
 	struct pc_tls_conn *s = conn_new(t->client, name, true, err);
 	if (!s)
 		return NULL;
@@ -756,7 +775,8 @@ static void tls_conn_feed(struct pc_tls_conn *s, const void *buf, size_t n)
 			/* Only an allocation failure gets here. */
 			if (!s->failed) {
 				s->failed = true;
-				snprintf(s->error, sizeof(s->error), "out of memory buffering TLS input");
+				snprintf(s->error, sizeof(s->error),
+					 "out of memory buffering TLS input");
 			}
 			break;
 		}
@@ -781,7 +801,8 @@ static long conn_fail(struct pc_tls_conn *s, int ssl_err)
 				     ssl_err == SSL_ERROR_SYSCALL ? "unexpected end of TLS stream"
 								  : "TLS failure");
 			snprintf(s->error, sizeof(s->error), "%s: %s",
-				 SSL_is_init_finished(s->ssl) ? "TLS error" : "TLS handshake failed",
+				 SSL_is_init_finished(s->ssl) ? "TLS error"
+							      : "TLS handshake failed",
 				 why);
 		}
 	}
