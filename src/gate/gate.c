@@ -2,6 +2,7 @@
 #include "gate/internal.h"
 
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 static const char *const proto_names[] = {
@@ -168,8 +169,17 @@ static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
 
+void gate_nodelay(evutil_socket_t fd)
+{
+	/* messages are written whole and at once (gate_send): Nagle would
+	 * hold a second one back until the peer's delayed ACK, 40 ms */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 struct gconn *gconn_new(struct gate *g, evutil_socket_t fd, bool capture)
 {
+	gate_nodelay(fd);
 	struct bufferevent *bev = bufferevent_socket_new(g->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		close(fd);
@@ -238,6 +248,17 @@ void gconn_free(struct gconn *c)
 	free(c);
 }
 
+/* A socket bufferevent's output is frozen at its start (only libevent's
+ * own write callback may drain it): thawed for the write, as libevent
+ * does. -1 for an error other than "try later". */
+static int write_now(struct evbuffer *out, evutil_socket_t fd)
+{
+	evbuffer_unfreeze(out, 1);
+	int n = evbuffer_write(out, fd);
+	evbuffer_freeze(out, 1);
+	return n < 0 && errno != EAGAIN && errno != EINTR ? -1 : 0;
+}
+
 void gate_send(struct bufferevent *b)
 {
 	struct bufferevent *sock = bufferevent_get_underlying(b);
@@ -258,7 +279,7 @@ void gate_send(struct bufferevent *b)
 	struct evbuffer *out = bufferevent_get_output(b);
 	if (!evbuffer_get_length(out) || (bufferevent_get_enabled(b) & EV_WRITE))
 		return; /* nothing to say, or libevent is already writing */
-	if (evbuffer_write(out, bufferevent_getfd(b)) < 0 && errno != EAGAIN && errno != EINTR) {
+	if (write_now(out, bufferevent_getfd(b)) < 0) {
 		/* let libevent meet the error and report it through the event cb */
 		bufferevent_enable(b, EV_WRITE);
 		return;
@@ -270,8 +291,7 @@ void gate_send(struct bufferevent *b)
 void gate_send_socket(struct bufferevent *sock)
 {
 	struct evbuffer *out = bufferevent_get_output(sock);
-	if (evbuffer_get_length(out) &&
-	    evbuffer_write(out, bufferevent_getfd(sock)) < 0 && errno != EAGAIN && errno != EINTR) {
+	if (evbuffer_get_length(out) && write_now(out, bufferevent_getfd(sock)) < 0) {
 		bufferevent_enable(sock, EV_WRITE); /* libevent meets the error */
 		return;
 	}
@@ -329,7 +349,7 @@ static void finish_tls(struct gconn *c, const struct timeval *tv)
 	bufferevent_enable(sock, EV_WRITE);
 	struct evbuffer *out = bufferevent_get_output(sock);
 	if (evbuffer_get_length(out))
-		evbuffer_write(out, bufferevent_getfd(sock));
+		write_now(out, bufferevent_getfd(sock));
 	if (evbuffer_get_length(out) == 0)
 		gconn_free(c);
 }

@@ -237,6 +237,8 @@ void gate_count_denial(struct gate *g, const char *host, uint16_t port, const ch
  * through epoll and two epoll_ctl per message); what the socket does not
  * take is left to libevent, with EV_WRITE enabled until it is out. */
 void gate_send(struct bufferevent *b);
+/* TCP_NODELAY on a socket of the gate's. */
+void gate_nodelay(evutil_socket_t fd);
 /* The same for a TLS filter's socket: its ciphertext out now. */
 void gate_send_socket(struct bufferevent *sock);
 /* Resume reading b (a TLS filter also decrypts what already came). */

@@ -235,8 +235,11 @@ static void try_next(struct gconn *c)
 	bufferevent_setwatermark(c->u, EV_READ, 0, GATE_READ_MAX);
 	struct timeval tv = {GATE_CONNECT_TIMEOUT_S, 0};
 	bufferevent_set_timeouts(c->u, NULL, &tv);
-	if (bufferevent_socket_connect(c->u, ai->ai_addr, (int)ai->ai_addrlen) < 0)
+	if (bufferevent_socket_connect(c->u, ai->ai_addr, (int)ai->ai_addrlen) < 0) {
 		connect_failed(c, "cannot be connected to", 502); /* no callback came */
+		return;
+	}
+	gate_nodelay(bufferevent_getfd(c->u));
 }
 
 /* Nothing will be forwarded after all (no address, or only refused ones):
