@@ -119,13 +119,16 @@ static int load_secrets(struct gate_creds *cs, struct pc_error *err)
 	for (size_t i = 0; i < cs->n; i++) {
 		struct gate_cred *cr = &cs->c[i];
 		struct vault_secret s = {0};
-		r = cs->ops->vault_lookup(v, cr->name, cs->identity, NULL, &s, err);
+		r = cs->ops->vault_lookup(v, cr->name, cs->identity,
+					  (const char *const *)cr->fallback, &s, err);
 		if (r < 0) {
 			if (r == -ENOENT)
 				pc_error(err, r,
-					 "credentials[%zu]: no secret '%s' for %s in the vault (pincer "
+					 "credentials[%zu]: no secret '%s' for %s in the vault%s (pincer "
 					 "vault set %s --owner %s)",
-					 i, cr->name, cs->identity, cr->name, cs->identity);
+					 i, cr->name, cs->identity,
+					 cr->fallback ? " nor for its fallback groups" : "", cr->name,
+					 cs->identity);
 			cs->ops->vault_close(v);
 			return r;
 		}
@@ -183,6 +186,8 @@ int gate_creds_open(const struct policy *p, const struct pc_tls_ops *ops, const 
 		cr->header = pc->header ? pc_xstrdup(pc->header) : NULL;
 		cr->format = pc_xstrdup(pc->format ? pc->format : "{secret}");
 		cr->query = pc->query ? pc_xstrdup(pc->query) : NULL;
+		for (size_t f = 0; pc->fallback && pc->fallback[f]; f++)
+			pc_strv_push(&cr->fallback, pc->fallback[f]);
 	}
 	int r = load_secrets(cs, err);
 	if (r < 0) {
@@ -259,6 +264,7 @@ void gate_creds_free(struct gate_creds *cs)
 		free(cr->var);
 		free(cr->owner);
 		pc_strv_free(cr->hosts);
+		pc_strv_free(cr->fallback);
 		free(cr->header);
 		free(cr->format);
 		free(cr->query);

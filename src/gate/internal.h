@@ -86,6 +86,7 @@ struct gate_cred {
 	char *name;   /* the vault secret's name */
 	char *var;    /* the environment variable holding the placeholder */
 	char **hosts; /* where the secret may go */
+	char **fallback; /* groups whose secret stands in ("group:sales") */
 	char *header, *format, *query;
 	char *placeholder; /* what the agent holds: as long as the secret */
 	size_t ph_len;

@@ -103,6 +103,9 @@ struct pc_credential {
 	char *format;	   /* default "{secret}" */
 	char *query;	   /* query parameter name, alternative to header */
 	char *placeholder; /* env var name the agent gets */
+	/* "group:NAME" whose secret is used, in this order, when the run's
+	 * identity has none of its own; NULL: no fallback */
+	char **fallback;
 	struct pc_src at;
 };
 

@@ -154,6 +154,8 @@ static void emit_credentials(struct pc_buf *b, const struct policy *p)
 			emit_kv(b, 4, "query", c->query);
 		emit_kv(b, 4, "format", c->format);
 		emit_kv(b, 4, "placeholder", c->placeholder);
+		if (c->fallback)
+			emit_flow(b, 4, "fallback", c->fallback);
 	}
 }
 

@@ -38,6 +38,7 @@ void policy_free(struct policy *p)
 		free(c->format);
 		free(c->query);
 		free(c->placeholder);
+		pc_strv_free(c->fallback);
 	}
 	free(p->credentials);
 	for (size_t i = 0; i < p->n_approvals; i++) {

@@ -105,6 +105,17 @@ static int check_approver(struct pctx *c, const struct ynode *item, const char *
 		    "'%.100s' is not an approver (a user name such as alice, or group:NAME)", s);
 }
 
+static int check_group(struct pctx *c, const struct ynode *item, const char *s)
+{
+	static const char ok[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-";
+	const char *name = s + 6;
+	if (strncmp(s, "group:", 6) == 0 && name[0] && strlen(name) <= 128 &&
+	    strspn(name, ok) == strlen(name))
+		return 0;
+	return perr(c, item->at, "'%.100s' is not a group (group:NAME, e.g. group:sales)", s);
+}
+
 static int parse_ports(struct pctx *c, const struct ynode *n, bool is_deny,
 		       struct pc_net_rule *rule)
 {
@@ -403,8 +414,8 @@ static bool all_in(const char *s, const char *set)
 
 static int parse_credential(struct pctx *c, const struct ynode *n, struct pc_credential *cr)
 {
-	static const char *const keys[] = {"name",  "host",	   "header", "format",
-					   "query", "placeholder", NULL};
+	static const char *const keys[] = {"name",	  "host",     "header", "format",
+					   "query",	  "placeholder", "fallback", NULL};
 	static const char name_ok[] = "the vault secret's name: letters, digits, '.', '_', '-'";
 	static const char ph_ok[] = "the environment variable the agent gets, e.g. API_KEY";
 	static const char tchar[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -499,6 +510,13 @@ static int parse_credential(struct pctx *c, const struct ynode *n, struct pc_cre
 		cr->format = pc_xstrdup(s);
 		pctx_pop(c, old);
 	}
+	if ((v = ynode_get(n, "fallback")) &&
+	    (r = parse_str_list(c, v, "fallback",
+				"groups whose secret is used when the run's identity has none, "
+				"e.g. [group:sales]",
+				"means no fallback; leave fallback out", check_group,
+				&cr->fallback)) < 0)
+		return r;
 	if ((r = required(c, n, "placeholder", ph_ok, &v)) < 0)
 		return r;
 	old = pctx_key(c, "placeholder");
