@@ -114,8 +114,15 @@ static int load_secrets(struct gate_creds *cs, struct pc_error *err)
 	struct vault *v = NULL;
 	struct vault_options o = {0};
 	int r = cs->ops->vault_open(&o, &v, err);
+	if (r == -ENOENT && cs->n) {
+		_cleanup_free_ char *store = vault_store_file();
+		return pc_error(err, r,
+				"credentials[0]: no vault at %s to take secret '%s' from (pincer "
+				"vault set %s --owner %s)",
+				store, cs->c[0].name, cs->c[0].name, cs->identity);
+	}
 	if (r < 0)
-		return r;
+		return pc_error_prefix(err, "credentials: the vault holding their secrets");
 	for (size_t i = 0; i < cs->n; i++) {
 		struct gate_cred *cr = &cs->c[i];
 		struct vault_secret s = {0};

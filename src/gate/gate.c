@@ -443,6 +443,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		capture_readable(c);
 		return;
 	case PH_HEAD:
+	case PH_BODY_WAIT:
 	case PH_HTTP:
 		http_client_readable(c);
 		return;

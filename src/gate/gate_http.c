@@ -75,6 +75,9 @@ void http_reply_error(struct gconn *c, int status, const char *denied)
 
 static void forward_request_body(struct gconn *c);
 static void response_done(struct gconn *c);
+static void dispatch(struct gconn *c);
+static void body_wait(struct gconn *c);
+static void body_wait_over(evutil_socket_t fd, short what, void *arg);
 
 static void send_request(struct gconn *c)
 {
@@ -297,9 +300,32 @@ static void on_request(struct gconn *c, const char *buf)
 	c->req_head_method = r->is_head;
 	c->version_minor = r->h.version_minor;
 	evbuffer_drain(bufferevent_get_input(c->c), head_len);
+	bool small = r->h.body == PC_HTTP_BODY_CHUNKED ||
+		     (r->h.body == PC_HTTP_BODY_LENGTH && r->h.content_length &&
+		      r->h.content_length <= GATE_SCAN_WHOLE);
 	free(c->req);
 	c->req = NULL;
+	if (c->g->creds && small) {
+		/* a body this small is searched whole before anything of the
+		 * request leaves: an exfiltration attempt reaches nobody. A
+		 * chunked one that has not ended within a moment (a stream)
+		 * goes on searched as it flows. */
+		c->phase = PH_BODY_WAIT;
+		if (c->req_body.kind == PC_HTTP_BODY_CHUNKED && !c->timer &&
+		    (c->timer = evtimer_new(c->g->base, body_wait_over, c))) {
+			struct timeval tv = {0, GATE_SCAN_WAIT_MS * 1000};
+			evtimer_add(c->timer, &tv);
+		}
+		body_wait(c);
+		return;
+	}
+	dispatch(c);
+}
 
+/* The request, decided and rewritten, goes to its upstream: the open one
+ * when it may serve it, else a new one. */
+static void dispatch(struct gconn *c)
+{
 	if (c->u && c->up_reusable && c->up_port == c->port && c->up_policy == c->g->policy &&
 	    strcmp(c->up_host, c->host) == 0) {
 		/* the open upstream serves this one too: same destination, the
@@ -318,6 +344,74 @@ static void on_request(struct gconn *c, const char *buf)
 		return;
 	}
 	upstream_open(c, http_opened);
+}
+
+/* A chunked body at the front of in, decoded into out without consuming
+ * in: 1 whole, 0 not yet, -1 broken or longer than GATE_SCAN_WHOLE. */
+static int chunked_peek(const struct body_state *b, struct evbuffer *in, struct evbuffer *out)
+{
+	size_t len = evbuffer_get_length(in), off = 0;
+	const char *data = (const char *)evbuffer_pullup(in, (ssize_t)len);
+	struct pc_chunked ck = b->ck; /* a copy: the real walk comes later */
+	while (off < len) {
+		size_t used = 0, dlen = 0;
+		const char *d = NULL;
+		enum pc_chunked_result cr = pc_chunked_feed(&ck, data + off, len - off, &used, &d, &dlen);
+		off += used;
+		if (cr == PC_CHUNKED_ERROR)
+			return -1;
+		if (cr == PC_CHUNKED_DATA && dlen)
+			evbuffer_add(out, d, dlen);
+		if (evbuffer_get_length(out) > GATE_SCAN_WHOLE)
+			return -1;
+		if (cr == PC_CHUNKED_DONE)
+			return 1;
+		if (cr == PC_CHUNKED_MORE)
+			break;
+	}
+	return 0;
+}
+
+static void body_wait_done(struct gconn *c)
+{
+	if (c->timer) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	dispatch(c);
+}
+
+static void body_wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct gconn *c = arg;
+	if (c->phase == PH_BODY_WAIT)
+		body_wait_done(c);
+}
+
+static void body_wait(struct gconn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->c);
+	size_t ok;
+	if (c->req_body.kind == PC_HTTP_BODY_LENGTH) {
+		size_t n = (size_t)c->req_body.remaining;
+		if (evbuffer_get_length(in) < n)
+			return; /* the rest is coming */
+		if (!scan_request(c, in, n, true, &ok))
+			return; /* refused and recorded */
+		body_wait_done(c);
+		return;
+	}
+	/* chunked: searched whole if it ends within GATE_SCAN_WHOLE bytes of
+	 * data; a longer (or broken) one streams, searched as it goes */
+	struct evbuffer *whole = evbuffer_new();
+	int r = whole ? chunked_peek(&c->req_body, in, whole) : -1;
+	bool refused = r > 0 && !scan_request(c, whole, evbuffer_get_length(whole), true, &ok);
+	if (whole)
+		evbuffer_free(whole);
+	if (r != 0 && !refused)
+		body_wait_done(c);
 }
 
 static void parse_head(struct gconn *c)
@@ -486,6 +580,8 @@ void http_client_readable(struct gconn *c)
 {
 	if (c->phase == PH_HEAD)
 		parse_head(c);
+	else if (c->phase == PH_BODY_WAIT)
+		body_wait(c);
 	else if (c->phase == PH_HTTP && !c->req_done)
 		forward_request_body(c);
 	/* else: a pipelined request waits for the answer to the last one */

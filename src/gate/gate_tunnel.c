@@ -194,6 +194,22 @@ void socks_readable(struct gconn *c)
 			gconn_finish(c);
 			return;
 		}
+		if (gate_intercepts(c)) {
+			/* its TLS must end at the gate, and SOCKS5 gives no way
+			 * to say so: the HTTP proxy (or a direct connection) does */
+			char why[600];
+			snprintf(why, sizeof(why),
+				 "egress denied: %.256s is inspected by the gate (a credential "
+				 "names it) and a SOCKS5 tunnel cannot be: use the HTTP proxy "
+				 "(HTTPS_PROXY) or connect directly",
+				 c->host);
+			free(c->decision);
+			c->decision = NULL;
+			gate_record(c, AUDIT_DENY, "not-inspectable", NULL, why);
+			socks_reply(c, PC_SOCKS5_NOT_ALLOWED);
+			gconn_finish(c);
+			return;
+		}
 		upstream_open(c, socks_opened);
 		return;
 	}

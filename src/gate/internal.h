@@ -42,6 +42,8 @@
 #define GATE_ACCEPT_PAUSE_MS	500  /* out of fds: stop accepting this long */
 #define GATE_SYNC_MS		50   /* audit records made durable within this */
 #define GATE_DENIAL_KEYS	16   /* distinct destinations in the exit summary */
+#define GATE_SCAN_WHOLE		(64 * 1024) /* bodies searched whole before sending */
+#define GATE_SCAN_WAIT_MS	1000	    /* for a chunked one to end */
 
 enum gconn_proto {
 	GP_UNKNOWN = 0,
@@ -60,6 +62,7 @@ enum gconn_phase {
 	PH_SOCKS_REQ,
 	PH_SNI,
 	PH_HEAD,
+	PH_BODY_WAIT, /* a small body, searched whole before the request goes */
 	PH_WAIT,
 	PH_HTTP,
 	PH_TUNNEL,
@@ -168,7 +171,7 @@ struct gconn {
 	bool eof_c, eof_u;
 	bool shut_c, shut_u;	       /* write side of this peer shut after its output drains */
 	uint64_t bytes_up, bytes_down; /* of the open upstream */
-	struct event *timer;	       /* capture first-byte wait */
+	struct event *timer;	       /* capture first-byte wait; a chunked body's wait */
 	bool hello_wait;	       /* the timer now waits for a ClientHello to end */
 
 	/* TLS interception (gate_tls.c): c->c and c->u are then filters */
