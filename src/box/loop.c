@@ -193,6 +193,9 @@ int box_loop_run(struct box_loop *L, struct pc_error *err)
 	if (L->gate) {
 		gate_shutdown(L->gate);
 		gate_summary(L->gate, &L->summary);
+		/* callbacks libevent deferred (TLS filters) hold the last
+		 * references to what the shutdown freed: let them run */
+		event_base_loop(L->base, EVLOOP_NONBLOCK);
 	}
 out:
 	box_watch_stop(L);

@@ -49,7 +49,7 @@ static char pick(const char *alphabet, size_t k)
 	return alphabet[r % k];
 }
 
-void gate_placeholder(const uint8_t *secret, size_t len, char *out)
+bool gate_placeholder(const uint8_t *secret, size_t len, char *out)
 {
 	size_t pre = key_prefix(secret, len);
 	bool lower = false, upper = false, digit = false;
@@ -80,11 +80,79 @@ void gate_placeholder(const uint8_t *secret, size_t len, char *out)
 		}
 		out[len] = '\0';
 		if (memcmp(out, secret, len) != 0)
-			return;
+			return true;
 	}
+	return false; /* nothing to draw (all punctuation, or one letter) */
 }
 
 /* ---- loading ------------------------------------------------------------ */
+
+static uint8_t *copy_bytes(const uint8_t *p, size_t n)
+{
+	uint8_t *q = pc_xmalloc(n + 1);
+	memcpy(q, p, n);
+	q[n] = 0;
+	return q;
+}
+
+/* The other spellings of a secret an upstream may echo it in: the
+ * percent-encoding the gate itself sends in URLs (and its lower-case
+ * twin), the JSON escape of '/', and base64 (the characters that depend
+ * on the secret alone, at each of the three alignments). Redaction looks
+ * for all of them. */
+static void add_form(struct gate_cred *cr, const uint8_t *raw, size_t rawlen, struct pc_buf *b)
+{
+	if (b->len < 8 || cr->n_forms >= GATE_CRED_FORMS ||
+	    (b->len == rawlen && memcmp(b->data, raw, rawlen) == 0))
+		return;
+	for (size_t i = 0; i < cr->n_forms; i++)
+		if (cr->forms[i].n == b->len && memcmp(cr->forms[i].p, b->data, b->len) == 0)
+			return;
+	cr->forms[cr->n_forms].p = copy_bytes((const uint8_t *)b->data, b->len);
+	cr->forms[cr->n_forms++].n = b->len;
+}
+
+static void make_forms(struct gate_cred *cr, const uint8_t *v, size_t n)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	for (int lower = 0; lower < 2; lower++) {
+		_cleanup_buf_ struct pc_buf b = {0};
+		for (size_t i = 0; i < n; i++) {
+			if (isalnum(v[i]) || strchr("-._~", v[i]))
+				pc_buf_append(&b, (const char *)&v[i], 1);
+			else
+				pc_buf_printf(&b, lower ? "%%%02x" : "%%%02X", v[i]);
+		}
+		add_form(cr, v, n, &b);
+		explicit_bzero(b.data, b.cap);
+	}
+	_cleanup_buf_ struct pc_buf j = {0};
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == '/' || v[i] == '"' || v[i] == '\\')
+			pc_buf_append(&j, "\\", 1);
+		pc_buf_append(&j, (const char *)&v[i], 1);
+	}
+	add_form(cr, v, n, &j);
+	explicit_bzero(j.data, j.cap);
+	for (size_t o = 0; o < 3; o++) {
+		/* o unknown bytes before the secret; a sextet at bits
+		 * [6k, 6k+6) is the secret's alone when inside [8o, 8(o+n)) */
+		size_t total = o + n, first = (8 * o + 5) / 6, last = 8 * total / 6;
+		_cleanup_buf_ struct pc_buf e = {0};
+		for (size_t k = first; k < last; k++) {
+			unsigned bits = 0;
+			for (size_t bit = 6 * k; bit < 6 * k + 6; bit++) {
+				size_t byte = bit / 8 - o;
+				bits = (bits << 1) | ((v[byte] >> (7 - bit % 8)) & 1);
+			}
+			pc_buf_append(&e, &b64[bits], 1);
+		}
+		if (e.len >= 16)
+			add_form(cr, v, n, &e);
+		explicit_bzero(e.data, e.cap);
+	}
+}
 
 static void cred_wipe_secret(const struct pc_tls_ops *ops, struct gate_cred *cr)
 {
@@ -96,19 +164,17 @@ static void cred_wipe_secret(const struct pc_tls_ops *ops, struct gate_cred *cr)
 		ops->vault_wipe(cr->previous, cr->prev_len);
 		free(cr->previous);
 	}
+	for (size_t i = 0; i < cr->n_forms; i++) {
+		ops->vault_wipe(cr->forms[i].p, cr->forms[i].n);
+		free(cr->forms[i].p);
+	}
+	cr->n_forms = 0;
 	cr->secret = cr->previous = NULL;
 	cr->len = cr->prev_len = 0;
 }
 
-static uint8_t *copy_bytes(const uint8_t *p, size_t n)
-{
-	uint8_t *q = pc_xmalloc(n + 1);
-	memcpy(q, p, n);
-	q[n] = 0;
-	return q;
-}
-
-/* (Re)read every credential's secret from a freshly opened vault. */
+/* Every credential's secret from a freshly opened vault, all or nothing:
+ * on failure the secrets in hand stay as they were. */
 static int load_secrets(struct gate_creds *cs, struct pc_error *err)
 {
 	struct vault *v = NULL;
@@ -123,43 +189,61 @@ static int load_secrets(struct gate_creds *cs, struct pc_error *err)
 	}
 	if (r < 0)
 		return pc_error_prefix(err, "credentials: the vault holding their secrets");
-	for (size_t i = 0; i < cs->n; i++) {
+	struct gate_cred *fresh = pc_xcalloc(cs->n ? cs->n : 1, sizeof(*fresh));
+	for (size_t i = 0; i < cs->n && r == 0; i++) {
 		struct gate_cred *cr = &cs->c[i];
 		struct vault_secret s = {0};
 		r = cs->ops->vault_lookup(v, cr->name, cs->identity,
 					  (const char *const *)cr->fallback, &s, err);
-		if (r < 0) {
-			if (r == -ENOENT)
-				pc_error(err, r,
-					 "credentials[%zu]: no secret '%s' for %s in the vault%s (pincer "
-					 "vault set %s --owner %s)",
-					 i, cr->name, cs->identity,
-					 cr->fallback ? " nor for its fallback groups" : "", cr->name,
-					 cs->identity);
-			cs->ops->vault_close(v);
-			return r;
+		if (r == -ENOENT)
+			pc_error(err, r,
+				 "credentials[%zu]: no secret '%s' for %s in the vault%s (pincer "
+				 "vault set %s --owner %s)",
+				 i, cr->name, cs->identity,
+				 cr->fallback ? " nor for its fallback groups" : "", cr->name,
+				 cs->identity);
+		if (r == 0 && (s.len == 0 || s.len > VAULT_VALUE_MAX))
+			r = pc_error(err, -EINVAL, "credentials[%zu]: secret '%s' is empty", i,
+				     cr->name);
+		if (r == 0) {
+			fresh[i].secret = copy_bytes(s.value, s.len);
+			fresh[i].len = s.len;
+			make_forms(&fresh[i], s.value, s.len);
+			if (s.previous && s.previous_len) {
+				fresh[i].previous = copy_bytes(s.previous, s.previous_len);
+				fresh[i].prev_len = s.previous_len;
+				make_forms(&fresh[i], s.previous, s.previous_len);
+			}
+			fresh[i].owner = pc_xstrdup(s.owner);
 		}
-		if (s.len == 0 || s.len > VAULT_VALUE_MAX) {
-			cs->ops->vault_secret_wipe(&s);
-			cs->ops->vault_close(v);
-			return pc_error(err, -EINVAL, "credentials[%zu]: secret '%s' is empty", i,
-					cr->name);
-		}
-		cred_wipe_secret(cs->ops, cr);
-		cr->secret = copy_bytes(s.value, s.len);
-		cr->len = s.len;
-		if (s.previous && s.previous_len) {
-			cr->previous = copy_bytes(s.previous, s.previous_len);
-			cr->prev_len = s.previous_len;
-		}
-		free(cr->owner);
-		cr->owner = pc_xstrdup(s.owner);
 		cs->ops->vault_secret_wipe(&s);
 	}
+	for (size_t i = 0; i < cs->n; i++) {
+		struct gate_cred *cr = &cs->c[i], *f = &fresh[i];
+		struct gate_cred *gone = r == 0 ? cr : f; /* what is wiped */
+		if (r == 0) {
+			struct gate_cred old = *cr;
+			cr->secret = f->secret, cr->len = f->len;
+			cr->previous = f->previous, cr->prev_len = f->prev_len;
+			memcpy(cr->forms, f->forms, sizeof(cr->forms));
+			cr->n_forms = f->n_forms;
+			free(cr->owner);
+			cr->owner = f->owner;
+			*f = old; /* the old values, to be wiped */
+			f->owner = NULL;
+			gone = f;
+		} else {
+			free(f->owner);
+		}
+		cred_wipe_secret(cs->ops, gone);
+	}
+	free(fresh);
+	/* the store read (even in vain) is the one compared with from now on:
+	 * a broken store is read again only once it changes again */
 	if (cs->v)
 		cs->ops->vault_close(cs->v);
-	cs->v = v; /* kept (no lock held) to notice the store being replaced */
-	return 0;
+	cs->v = v;
+	return r;
 }
 
 static void update_max(struct gate_creds *cs)
@@ -170,6 +254,9 @@ static void update_max(struct gate_creds *cs)
 		size_t m = cr->ph_len > cr->len ? cr->ph_len : cr->len;
 		if (cr->prev_len > m)
 			m = cr->prev_len;
+		for (size_t f = 0; f < cr->n_forms; f++)
+			if (cr->forms[f].n > m)
+				m = cr->forms[f].n;
 		if (m > cs->max_pat)
 			cs->max_pat = m;
 	}
@@ -204,8 +291,17 @@ int gate_creds_open(const struct policy *p, const struct pc_tls_ops *ops, const 
 	for (size_t i = 0; i < cs->n; i++) {
 		struct gate_cred *cr = &cs->c[i];
 		cr->placeholder = pc_xmalloc(cr->len + 1);
-		gate_placeholder(cr->secret, cr->len, cr->placeholder);
 		cr->ph_len = cr->len;
+		if (!gate_placeholder(cr->secret, cr->len, cr->placeholder) ||
+		    cr->len < 8) {
+			int e = pc_error(err, -EINVAL,
+					 "credentials[%zu]: secret '%s' of %s is too short or has "
+					 "too few letters and digits to stand in for with a "
+					 "placeholder (8 or more needed)",
+					 i, cr->name, cr->owner);
+			gate_creds_free(cs);
+			return e;
+		}
 	}
 	update_max(cs);
 	*out = cs;
@@ -219,8 +315,8 @@ void gate_creds_refresh(struct gate_creds *cs, struct gate *g)
 	struct pc_error err = {0};
 	char why[700];
 	if (load_secrets(cs, &err) < 0) {
-		/* the secrets in hand stay in use: a broken or half-written
-		 * store must not turn every call into a failure */
+		/* the secrets in hand stay in use (all of them: nothing of a
+		 * half-read store): a broken one must not stop every call */
 		snprintf(why, sizeof(why),
 			 "vault changed but could not be read: %.500s (the secrets read before stay "
 			 "in use)",
@@ -333,6 +429,9 @@ size_t creds_secret_values(const struct gate_creds *cs, struct cred_value *out, 
 		if (cr->previous)
 			out[k++] = (struct cred_value){cr->previous, cr->prev_len,
 						       "previous secret value", cr};
+		for (size_t f = 0; f < cr->n_forms && k < cap; f++)
+			out[k++] = (struct cred_value){cr->forms[f].p, cr->forms[f].n,
+						       "secret value (encoded)", cr};
 	}
 	return k;
 }

@@ -312,6 +312,16 @@ static bool write_done(struct bufferevent *b)
 	return true;
 }
 
+size_t gate_refill(struct bufferevent *b)
+{
+	struct evbuffer *in = bufferevent_get_input(b);
+	struct bufferevent *sock;
+	if (!evbuffer_get_length(in) && (sock = bufferevent_get_underlying(b)) &&
+	    evbuffer_get_length(bufferevent_get_input(sock)))
+		bufferevent_flush(b, EV_READ, BEV_NORMAL);
+	return evbuffer_get_length(in);
+}
+
 void gate_read_on(struct bufferevent *b)
 {
 	bufferevent_enable(b, EV_READ);
@@ -338,6 +348,9 @@ static void closing_event_cb(struct bufferevent *sock, short what, void *arg)
 
 static void finish_tls(struct gconn *c, const struct timeval *tv)
 {
+	/* from here the socket's callbacks decide; the filter only encrypts
+	 * what is left (its own callbacks would free c under us) */
+	bufferevent_setcb(c->c, NULL, NULL, NULL, NULL);
 	bufferevent_enable(c->c, EV_WRITE);
 	bufferevent_flush(c->c, EV_WRITE, BEV_FLUSH);
 	tls_close_notify(c->tls_c);

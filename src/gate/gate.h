@@ -82,8 +82,9 @@ void gate_creds_env(const struct gate_creds *cs, size_t i, const char **var,
 /* "credential anthropic: the secret of alice, for api.anthropic.com" */
 const char *gate_creds_describe(const struct gate_creds *cs, size_t i, char *buf, size_t n);
 void gate_creds_free(struct gate_creds *cs);
-/* A placeholder for a secret of len bytes into out (len + 1 bytes). */
-void gate_placeholder(const uint8_t *secret, size_t len, char *out);
+/* A placeholder for a secret of len bytes into out (len + 1 bytes); false
+ * when none can differ from the secret (nothing to draw afresh). */
+bool gate_placeholder(const uint8_t *secret, size_t len, char *out);
 
 void gate_free(struct gate *g);
 static inline void gate_freep(struct gate **g)

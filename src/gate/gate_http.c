@@ -149,8 +149,9 @@ static bool rewrite_request(struct gconn *c, const char *buf)
 		if (h->hop || (int)i == r->h.host_header)
 			continue;
 		if (inj) {
-			inject_header(c, b, buf + h->name.off, h->name.len, buf + h->value.off,
-				      h->value.len);
+			if (!inject_header(c, b, buf + h->name.off, h->name.len,
+					   buf + h->value.off, h->value.len))
+				return false; /* refused, answered */
 			continue;
 		}
 		pc_buf_append(b, buf + h->name.off, h->name.len);
@@ -528,7 +529,7 @@ static void forward_request_body(struct gconn *c)
 	struct evbuffer *in = bufferevent_get_input(c->c);
 	struct body_state *b = &c->req_body;
 	bool search = c->g->creds != NULL;
-	while (!c->req_done && evbuffer_get_length(in)) {
+	while (!c->req_done && gate_refill(c->c)) {
 		if (!(bufferevent_get_enabled(c->c) & EV_READ))
 			return; /* paused by back-pressure */
 		size_t len = evbuffer_get_length(in);
@@ -721,7 +722,7 @@ void http_upstream_readable(struct gconn *c)
 	struct body_state *b = &c->resp_body;
 	bool search = c->g->creds != NULL;
 	while (!c->resp_done) {
-		size_t len = evbuffer_get_length(in);
+		size_t len = gate_refill(c->u);
 		if (b->kind == PC_HTTP_BODY_NONE ||
 		    (b->kind == PC_HTTP_BODY_LENGTH && !b->remaining))
 			break;

@@ -200,8 +200,11 @@ static struct tls_side *wrap(struct gconn *c, struct bufferevent **bev, struct p
 	t->upstream = upstream;
 	t->under = *bev;
 	t->ev = event_new(c->g->base, -1, 0, told, t);
-	struct bufferevent *f =
-		bufferevent_filter_new(*bev, tls_in, tls_out, BEV_OPT_CLOSE_ON_FREE, side_free, t);
+	/* Deferred callbacks: a flush (gate_read_on, gate_send) must never
+	 * run the gate's callbacks from inside the code that asked for it
+	 * (they may end the exchange and free the connection under it). */
+	struct bufferevent *f = bufferevent_filter_new(
+		*bev, tls_in, tls_out, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, side_free, t);
 	if (!f || !t->ev) {
 		if (t->ev)
 			event_free(t->ev);
@@ -212,6 +215,10 @@ static struct tls_side *wrap(struct gconn *c, struct bufferevent **bev, struct p
 	/* back-pressure: ciphertext waits in the filter's output (where
 	 * gate_pump sees it) once the socket's output holds this much */
 	bufferevent_setwatermark(*bev, EV_WRITE, 0, GATE_HIGH_WATER);
+	/* plaintext waiting for the gate is capped like a socket's input:
+	 * past it the filter stops decrypting, the socket's input fills and
+	 * the socket stops being read (gate_refill resumes it) */
+	bufferevent_setwatermark(f, EV_READ, 0, GATE_READ_MAX);
 	bufferevent_set_timeouts(*bev, NULL, NULL);
 	bufferevent_disable(*bev, EV_WRITE); /* gate_send_socket writes */
 	*bev = f;

@@ -110,9 +110,27 @@ static void put_encoded(struct pc_buf *b, const uint8_t *p, size_t n)
 	}
 }
 
-/* p[0..n) with every placeholder of a credential for this host replaced
- * by its secret (percent-encoded in a URL). */
-static void put_swapped(struct gconn *c, struct pc_buf *b, const char *p, size_t n, bool url)
+/* A secret that would break the head it goes into (a CR, LF or NUL in a
+ * header) is not sent. */
+static bool header_safe(const struct gate_cred *cr)
+{
+	for (size_t i = 0; i < cr->len; i++)
+		if (cr->secret[i] < 0x20 && cr->secret[i] != '\t')
+			return false;
+	return true;
+}
+
+/* Credentials that go wherever the agent put their placeholder: those with
+ * neither header: nor query: (the others go only where they say). */
+static bool swaps_anywhere(const struct gconn *c, const struct gate_cred *cr)
+{
+	return !cr->header && !cr->query && cred_for_host(cr, c->host);
+}
+
+/* p[0..n) with every placeholder of such a credential replaced by its
+ * secret (percent-encoded in a URL). false: a secret that cannot go in a
+ * header (recorded and refused by the caller). */
+static bool put_swapped(struct gconn *c, struct pc_buf *b, const char *p, size_t n, bool url)
 {
 	const struct gate_creds *cs = c->g->creds;
 	size_t i = 0;
@@ -121,7 +139,7 @@ static void put_swapped(struct gconn *c, struct pc_buf *b, const char *p, size_t
 		size_t at = n;
 		for (size_t k = 0; cs && k < cs->n; k++) {
 			const struct gate_cred *cr = &cs->c[k];
-			if (!cred_for_host(cr, c->host))
+			if (!swaps_anywhere(c, cr))
 				continue;
 			const char *f = memmem(p + i, n - i, cr->placeholder, cr->ph_len);
 			if (f && (size_t)(f - p) < at) {
@@ -131,14 +149,33 @@ static void put_swapped(struct gconn *c, struct pc_buf *b, const char *p, size_t
 		}
 		pc_buf_append(b, p + i, at - i);
 		if (!hit)
-			return;
-		if (url)
+			return true;
+		if (url) {
 			put_encoded(b, hit->secret, hit->len);
-		else
+		} else {
+			if (!header_safe(hit)) {
+				c->unsafe = hit;
+				return false;
+			}
 			pc_buf_append(b, (const char *)hit->secret, hit->len);
+		}
 		i = at + hit->ph_len;
 		note_injected(c, hit);
 	}
+	return true;
+}
+
+/* The refusal of a secret with control characters bound for a header. */
+static bool refuse_unsafe(struct gconn *c, const struct gate_cred *cr)
+{
+	char reason[300];
+	snprintf(reason, sizeof(reason),
+		 "egress denied: the secret of credential %s has control characters and cannot "
+		 "go in a header",
+		 cr->name);
+	gate_record(c, AUDIT_DENY, "credential", NULL, reason);
+	http_reply_error(c, 502, reason + 15);
+	return false;
 }
 
 void note_injected(struct gconn *c, const struct gate_cred *cr)
@@ -151,16 +188,6 @@ void note_injected(struct gconn *c, const struct gate_cred *cr)
 	if (!strstr(c->injected_owner, cr->owner))
 		snprintf(c->injected_owner + l, sizeof(c->injected_owner) - l, "%s%s",
 			 l ? "," : "", cr->owner);
-}
-
-/* A secret that would break the head it goes into (a CR, LF or NUL in a
- * header) is not sent. */
-static bool header_safe(const struct gate_cred *cr)
-{
-	for (size_t i = 0; i < cr->len; i++)
-		if (cr->secret[i] < 0x20 && cr->secret[i] != '\t')
-			return false;
-	return true;
 }
 
 bool inject_applies(const struct gconn *c)
@@ -180,7 +207,7 @@ void inject_target(struct gconn *c, struct pc_buf *b, const char *path)
 	const char *q = strchr(path, '?');
 	/* a query parameter the credential sets: any the agent sent goes */
 	_cleanup_buf_ struct pc_buf t = {0};
-	put_swapped(c, &t, path, q ? (size_t)(q - path) : n, true);
+	put_swapped(c, &t, path, q ? (size_t)(q - path) : n, true); /* URL: cannot fail */
 	bool first = true;
 	if (q) {
 		const char *s = q + 1;
@@ -226,9 +253,14 @@ bool inject_header(struct gconn *c, struct pc_buf *b, const char *name, size_t n
 		    strncasecmp(cr->header, name, nlen) == 0)
 			return true; /* the credential's own header is written by inject_headers */
 	}
+	/* the answer must come back as sent, so that redaction can read it:
+	 * the agent's Accept-Encoding goes, inject_headers sends "identity" */
+	if (nlen == 15 && strncasecmp(name, "Accept-Encoding", 15) == 0)
+		return true;
 	pc_buf_append(b, name, nlen);
 	pc_buf_puts(b, ": ");
-	put_swapped(c, b, value, vlen, false);
+	if (!put_swapped(c, b, value, vlen, false))
+		return refuse_unsafe(c, c->unsafe);
 	pc_buf_puts(b, "\r\n");
 	return true;
 }
@@ -273,21 +305,14 @@ bool inject_headers(struct gconn *c, struct pc_buf *b)
 		const struct gate_cred *cr = &cs->c[k];
 		if (!cr->header || !cred_for_host(cr, c->host))
 			continue;
-		if (!header_safe(cr)) {
-			char reason[300];
-			snprintf(reason, sizeof(reason),
-				 "egress denied: the secret of credential %s has control characters "
-				 "and cannot go in a header",
-				 cr->name);
-			gate_record(c, AUDIT_DENY, "credential", NULL, reason);
-			http_reply_error(c, 502, reason + 15);
-			return false;
-		}
+		if (!header_safe(cr))
+			return refuse_unsafe(c, cr);
 		pc_buf_printf(b, "%s: ", cr->header);
 		put_format(b, cr);
 		pc_buf_puts(b, "\r\n");
 		note_injected(c, cr);
 	}
+	pc_buf_puts(b, "Accept-Encoding: identity\r\n");
 	return true;
 }
 
@@ -313,12 +338,33 @@ static const struct cred_value *search(struct evbuffer *in, size_t n, const stru
 	return NULL;
 }
 
-static size_t releasable(const struct gconn *c, size_t n, bool last)
+/* How many of in[0..n) may go now: all at the end; else all but the
+ * longest tail that begins one of the values (the rest of it may be in
+ * the next read). Usually nothing is held, so a stream (server-sent
+ * events) is not delayed. */
+static size_t releasable(struct evbuffer *in, size_t n, bool last, const struct cred_value *v,
+			 size_t k, size_t max_pat)
 {
-	size_t hold = c->g->creds->max_pat ? c->g->creds->max_pat - 1 : 0;
-	if (last)
+	if (last || !n || max_pat < 2)
 		return n;
-	return n > hold ? n - hold : 0;
+	uint8_t small[4096];
+	size_t m = n < max_pat - 1 ? n : max_pat - 1;
+	_cleanup_free_ uint8_t *big = m > sizeof(small) ? pc_xmalloc(m) : NULL;
+	uint8_t *tail = big ? big : small;
+	struct evbuffer_ptr at;
+	if (evbuffer_ptr_set(in, &at, n - m, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_copyout_from(in, &at, tail, m) != (ev_ssize_t)m)
+		return n - m; /* cannot look: hold the most a value can need */
+	size_t hold = 0;
+	for (size_t i = 0; i < k; i++) {
+		for (size_t h = (v[i].n - 1 < m ? v[i].n - 1 : m); h > hold; h--) {
+			if (tail[m - h] == v[i].p[0] && memcmp(tail + m - h, v[i].p, h) == 0) {
+				hold = h;
+				break;
+			}
+		}
+	}
+	return n - hold;
 }
 
 bool scan_request(struct gconn *c, struct evbuffer *in, size_t n, bool last, size_t *ok)
@@ -331,7 +377,7 @@ bool scan_request(struct gconn *c, struct evbuffer *in, size_t n, bool last, siz
 		exfiltration(c, hit, "body");
 		return false;
 	}
-	*ok = k ? releasable(c, n, last) : n;
+	*ok = k ? releasable(in, n, last, v, k, c->g->creds->max_pat) : n;
 	return true;
 }
 
@@ -378,7 +424,7 @@ size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last)
 		free(stars);
 		redacted_note(c, hit);
 	}
-	return releasable(c, n, last);
+	return releasable(in, n, last, v, k, c->g->creds->max_pat);
 }
 
 void redact_mem(struct gconn *c, char *p, size_t n)

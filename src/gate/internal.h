@@ -85,6 +85,7 @@ struct pc_tls;
 struct vault;
 
 /* One credential of the run (creds.c). */
+#define GATE_CRED_FORMS 12
 struct gate_cred {
 	char *name;   /* the vault secret's name */
 	char *var;    /* the environment variable holding the placeholder */
@@ -96,6 +97,11 @@ struct gate_cred {
 	char *owner; /* whose secret it is (the identity, or a group) */
 	uint8_t *secret, *previous; /* previous: the value before a rotation, while kept */
 	size_t len, prev_len;
+	struct {
+		uint8_t *p;
+		size_t n;
+	} forms[GATE_CRED_FORMS]; /* encoded spellings, redacted too (creds.c) */
+	size_t n_forms;
 };
 
 struct gate_creds {
@@ -114,7 +120,7 @@ struct cred_value {
 	const char *what; /* "placeholder", "secret value", "previous secret value" */
 	const struct gate_cred *cred;
 };
-#define GATE_CRED_VALUES_MAX 96
+#define GATE_CRED_VALUES_MAX 512
 
 struct dns_ticket {
 	struct gconn *c; /* NULL once the connection is gone */
@@ -180,6 +186,7 @@ struct gconn {
 	char injected[160]; /* credentials injected into the current request */
 	char injected_owner[140];
 	bool redacted; /* the current answer had a secret taken out (recorded once) */
+	const struct gate_cred *unsafe; /* the secret that could not go in a header */
 	/* a body being searched (exfiltration) or redacted: decoded chunked
 	 * data waits here; the last max_pat-1 bytes are always held back */
 	struct evbuffer *scan, *rscan; /* request's, response's */
@@ -247,6 +254,10 @@ void gate_nodelay(evutil_socket_t fd);
 void gate_send_socket(struct bufferevent *sock);
 /* Resume reading b (a TLS filter also decrypts what already came). */
 void gate_read_on(struct bufferevent *b);
+/* b's input length; for a TLS filter whose plaintext ran out, what its
+ * socket already brought is decrypted first (a filter stopped at its
+ * watermark hears of no more bytes otherwise). */
+size_t gate_refill(struct bufferevent *b);
 /* Moving bytes between the two sides with back-pressure (and sending). */
 void gate_pump(struct gconn *c, struct bufferevent *from, struct bufferevent *to, size_t n);
 

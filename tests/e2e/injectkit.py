@@ -30,6 +30,7 @@ import secrets as _rand
 import string
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -201,7 +202,10 @@ class _HeadersHandler(up._Handler):
         return data
 
     def _serve(self):
-        if self.path.split("?")[0] != "/headers":
+        route = self.path.split("?")[0]
+        if route.startswith("/forms") or route == "/sleep":
+            return self._forms_or_sleep(route)
+        if route != "/headers":
             try:
                 return super()._serve()
             finally:
@@ -229,6 +233,23 @@ class _HeadersHandler(up._Handler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(out)
+
+    def _forms_or_sleep(self, route):
+        """/forms...: the raw path and every header, base64-encoded, as
+        an API that reflects its input in other spellings might; /sleep?s=N:
+        an answer after N seconds."""
+        self.server.record(up.Request(self.command, self.path, dict(self.headers), b""))
+        if route == "/sleep":
+            time.sleep(float(self.path.partition("s=")[2] or 1))
+            out = b"slept\n"
+        else:
+            blob = json.dumps(dict(self.headers)).encode()
+            out = json.dumps({"path": self.path,
+                              "b64": base64.b64encode(blob).decode()}).encode() + b"\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 

@@ -206,29 +206,42 @@ def test_no_interception_without_credentials(inj):
 
 
 def test_placeholder_replaced_anywhere_in_headers_and_url(inj):
-    key = secret()
+    """A credential with neither header: nor query: goes wherever the agent
+    put its placeholder (headers, URL); one with header: goes only there,
+    so a placeholder the agent put elsewhere stays a placeholder (the host
+    cannot be made to echo the secret from a place the agent chose). The
+    agent's Accept-Encoding is replaced by identity so answers stay
+    searchable."""
+    key, other = secret(), secret()
     inj.set_secret("anthropic", key)
-    pol = inj.policy(EGRESS, ANTHROPIC)
+    inj.set_secret("anywhere", other)
+    pol = inj.policy(EGRESS, ANTHROPIC + "- name: anywhere\n  host: 127.0.0.1\n"
+                     "  placeholder: ANYWHERE_KEY\n")
     r = inj.run(pol, py_agent(f"""
         import os
-        ph = os.environ["ANTHROPIC_API_KEY"]
-        st, hd, body = fetch("https://127.0.0.1:{inj.api}/headers?q=" + ph + "&k2=x" + ph,
+        ph, any_ph = os.environ["ANTHROPIC_API_KEY"], os.environ["ANYWHERE_KEY"]
+        st, hd, body = fetch("https://127.0.0.1:{inj.api}/headers?q=" + any_ph + "&k2=x" + any_ph
+                             + "&a=" + ph,
                              {{"x-api-key": "whatever-the-agent-sent",
-                               "X-Other": "before " + ph + " after"}})
-        out(ph, st, body, hd.get("x-got-query"))
+                               "X-Other": "before " + any_ph + " after",
+                               "X-Not-Here": ph, "Accept-Encoding": "gzip"}})
+        out(ph, any_ph, st, body, hd.get("x-got-query"))
         """))
     no_secret_in(r.stdout + r.stderr, key)
-    [[ph, st, body, query]] = outs(r)
+    no_secret_in(r.stdout + r.stderr, other)
+    [[ph, any_ph, st, body, query]] = outs(r)
     assert st == 200, body
     [q] = inj.ups.api.requests
-    assert q.path == f"/headers?q={key}&k2=x{key}", "the URL's placeholder was not replaced"
-    assert hget(q.headers, "X-Other") == f"before {key} after"
+    assert q.path == f"/headers?q={other}&k2=x{other}&a={ph}", q.path
+    assert hget(q.headers, "X-Other") == f"before {other} after"
+    assert hget(q.headers, "X-Not-Here") == ph, "header: credentials go only in their header"
     assert hget(q.headers, "x-api-key") == key, "header: sets it whatever the agent sent"
+    assert hget(q.headers, "Accept-Encoding") == "identity"
     echoed = json.loads(body)
-    assert echoed["path"] == f"/headers?q={ph}&k2=x{ph}", echoed  # redacted on the way back
-    assert query == f"q={ph}&k2=x{ph}"
+    assert echoed["path"] == f"/headers?q={any_ph}&k2=x{any_ph}&a={ph}", echoed  # redacted
+    assert query == f"q={any_ph}&k2=x{any_ph}&a={ph}"
     rec = inj.one(decision="allow", proto="https")
-    assert rec["credential"] == "anthropic", rec
+    assert set(rec["credential"].split(",")) == {"anthropic", "anywhere"}, rec
     no_secret_in(inj.audit_text(), key, what="audit log")
 
 

@@ -1,0 +1,131 @@
+"""Regressions for the security review of credential injection: each
+attack is shown failing, with the audit record that says why, and pincer
+itself surviving it (its run.end record is written).
+
+- a malformed chunked body inside an intercepted connection (fresh and
+  kept alive) used to crash pincer (callbacks run under a flush);
+- bytes pipelined behind a waiting request were decrypted without bound
+  (the TLS filter had no read limit);
+- a host that echoes its input in another spelling (percent-encoded, in
+  base64) handed the secret back;
+- a secret with CR/LF swapped into a header the agent chose split the
+  request in two (a smuggled, unrecorded request);
+- a secret with nothing to draw a placeholder from would have been its own
+  placeholder.
+"""
+import base64
+import json
+import urllib.parse
+
+from injectkit import inj, iups, py_agent, secret  # noqa: F401
+from test_inject import EGRESS, ANTHROPIC, hget, no_secret_in, outs
+
+
+def ended(inj):
+    """pincer wrote its run.end record: it did not die."""
+    return any(x["type"] == "run.end" for x in inj.ident.records())
+
+
+def test_bad_chunked_body_inside_tls_does_not_crash_the_gate(inj):
+    inj.set_secret("anthropic", secret())
+    pol = inj.policy(EGRESS, ANTHROPIC)
+    r = inj.run(pol, py_agent(f"""
+        import socket, ssl
+        ctx = ssl.create_default_context()
+        def tls():
+            s = socket.create_connection(("127.0.0.1", 3128))
+            s.sendall(b"CONNECT 127.0.0.1:{inj.api} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+            s.recv(4096)
+            return ctx.wrap_socket(s, server_hostname="127.0.0.1")
+        bad = b"POST /x HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\nzz\\r\\n"
+        t = tls()
+        t.sendall(bad)
+        out("fresh", t.recv(4096).decode("latin-1").split("\\r\\n")[0])
+        t = tls()
+        t.sendall(b"GET /headers HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n")
+        got = b""
+        while b"\\r\\n\\r\\n" not in got or not got.endswith(b"}}\\n"):
+            got += t.recv(65536)
+        first = got.decode("latin-1").split("\\r\\n")[0]
+        t.sendall(bad)
+        out("kept-alive", first, t.recv(4096).decode("latin-1").split("\\r\\n")[0])
+        """))
+    got = outs(r)
+    assert got == [["fresh", "HTTP/1.1 400 Bad Request"],
+                   ["kept-alive", "HTTP/1.1 200 OK", "HTTP/1.1 400 Bad Request"]], got
+    assert len(inj.egress(decision="deny", why="bad-request", proto="https")) == 2, inj.log()
+    assert ended(inj), "pincer died: no run.end record"
+
+
+def test_pipelined_flood_behind_a_waiting_request_is_bounded(inj):
+    inj.set_secret("anthropic", secret())
+    pol = inj.policy(EGRESS, ANTHROPIC)
+    r = inj.run(pol, py_agent(f"""
+        import socket, ssl, time
+        s = socket.create_connection(("127.0.0.1", 3128))
+        s.sendall(b"CONNECT 127.0.0.1:{inj.api} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+        s.recv(4096)
+        t = ssl.create_default_context().wrap_socket(s, server_hostname="127.0.0.1")
+        t.sendall(b"GET /sleep?s=4 HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n")
+        t.settimeout(0.5)
+        sent, block, end = 0, b"A" * 65536, time.monotonic() + 3
+        while time.monotonic() < end and sent < (256 << 20):
+            try:
+                sent += t.send(block)
+            except (socket.timeout, ssl.SSLWantWriteError):
+                pass
+        out("accepted", sent)
+        """), timeout=60)
+    [[_, sent]] = outs(r)
+    # The gate holds at most its read limits (plaintext, ciphertext) plus
+    # the kernel's socket buffers; unbounded, this was hundreds of MiB.
+    assert sent < (24 << 20), f"the gate took {sent >> 20} MiB behind a waiting request"
+    assert ended(inj)
+
+
+def test_secret_echoed_in_another_spelling_is_redacted(inj):
+    """A credential that goes wherever its placeholder is: the host echoes
+    the raw (percent-encoded) path and every header in base64. Neither
+    spelling brings the secret back."""
+    key = "AKIAabc/def+ghi=jkl/mnoPQRstu+vwxYZ0123456789"
+    inj.set_secret("aws", key)
+    pol = inj.policy(EGRESS, "- name: aws\n  host: 127.0.0.1\n  placeholder: AWS_KEY\n")
+    r = inj.run(pol, py_agent(f"""
+        import os
+        ph = os.environ["AWS_KEY"]
+        st, hd, body = fetch("https://127.0.0.1:{inj.api}/forms/" + ph, {{"X-Key": ph}})
+        out(st, body)
+        """))
+    [[st, body]] = outs(r)
+    assert st == 200, body
+    [q] = inj.ups.api.requests
+    assert urllib.parse.unquote(q.path) == "/forms/" + key, "not injected"
+    assert hget(q.headers, "X-Key") == key
+    echoed = json.loads(body)
+    shown = urllib.parse.unquote(echoed["path"]) + base64.b64decode(echoed["b64"]).decode("latin-1")
+    no_secret_in(shown, key, what="decoded echo")
+    no_secret_in(r.stdout, key)
+    assert inj.egress(why="redacted"), inj.log()
+
+
+def test_secret_with_line_breaks_cannot_split_a_request(inj):
+    pem = "-----BEGIN KEY-----\r\nMIIBxyz0123456789\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    inj.set_secret("pem", pem)
+    pol = inj.policy(EGRESS, "- name: pem\n  host: 127.0.0.1\n  placeholder: PEM_KEY\n")
+    r = inj.run(pol, py_agent(f"""
+        import os
+        st, hd, body = fetch("https://127.0.0.1:{inj.api}/headers", {{"X-A": os.environ["PEM_KEY"]}})
+        out(st, hd.get("x-pincer-denied", ""))
+        """))
+    [[st, why]] = outs(r)
+    assert st == 502 and "control characters" in why, (st, why)
+    assert inj.ups.api.requests == [], "a request reached the upstream"
+    rec = inj.one(decision="deny", why="credential")
+    assert "cannot go in a header" in rec["reason"], rec
+
+
+def test_secret_without_anything_to_draw_a_placeholder_from_refuses_to_start(inj):
+    inj.set_secret("odd", "!!!!!!!!!!!!")
+    pol = inj.policy(EGRESS, "- name: odd\n  host: 127.0.0.1\n  header: x-k\n  placeholder: ODD\n")
+    r = inj.run(pol, ["/bin/true"])
+    assert r.returncode != 0 and "placeholder" in r.stderr, (r.returncode, r.stderr)
