@@ -7,7 +7,7 @@ PINCER  := $(BUILD)/pincer
 
 # Debian packages: to build, to run the tests, to run the benchmarks.
 BUILD_DEPS := gcc pkg-config meson ninja-build libyaml-dev libssl-dev libseccomp-dev libevent-dev
-TEST_DEPS  := python3-pytest curl git iproute2 util-linux passwd procps
+TEST_DEPS  := python3-pytest curl git iproute2 util-linux passwd procps openssl
 BENCH_DEPS := hyperfine bubblewrap firejail nginx squid tinyproxy openssl
 
 .PHONY: all build deps test-deps bench-deps demo test unit e2e bench asan clean format
