@@ -142,6 +142,8 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 		.pty = tty,
 		.hidden = hidden,
 		.ca_bundle = icpt.bundle,
+		.forget = icpt.tls ? box_intercept_forget : NULL,
+		.forget_arg = &icpt,
 	};
 	for (int i = 0; i < 3; i++)
 		cfg.stdio[i] = isatty(i) ? -1 : i;

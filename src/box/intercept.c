@@ -68,6 +68,18 @@ void box_intercept_env(const struct box_intercept *bi, char ***env)
 	}
 }
 
+void box_intercept_forget(void *arg)
+{
+	/* in the sandbox's copy of this process: wiped and freed there only
+	 * (the bundle stays: the sandbox's files are made from it) */
+	struct box_intercept *bi = arg;
+	gate_creds_free(bi->creds);
+	if (bi->tls)
+		bi->ops->ctx_free(bi->tls);
+	bi->creds = NULL;
+	bi->tls = NULL;
+}
+
 void box_intercept_close(struct box_intercept *bi)
 {
 	gate_creds_free(bi->creds);

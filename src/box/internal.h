@@ -59,6 +59,8 @@ int box_intercept_open(const struct box_config *bc, struct box_intercept *bi,
 /* The placeholders and the CA variables, into the agent's environment. */
 void box_intercept_env(const struct box_intercept *bi, char ***env);
 void box_intercept_close(struct box_intercept *bi);
+/* For the sandbox's process: its copy of the secrets and keys, wiped. */
+void box_intercept_forget(void *arg);
 
 /* The foreground loop of one box (loop.c). */
 struct sandbox;

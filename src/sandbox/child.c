@@ -55,6 +55,11 @@ _noreturn_ void sandbox_child_main(struct child_args *a)
 	struct pc_error err = {0};
 	const struct policy *p = a->cfg->policy;
 
+	/* This process is a copy of pincer's: the secrets and keys pincer
+	 * holds are wiped from it before anything else. */
+	if (a->cfg->forget)
+		a->cfg->forget(a->cfg->forget_arg);
+
 	/* Step 3: the network namespace has only lo: up, a local default
 	 * route on it, and the gate's sockets, made while this process holds
 	 * the namespace's capabilities and handed to pincer at once. */

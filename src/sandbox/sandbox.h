@@ -45,6 +45,11 @@ struct sandbox_config {
 	 * run's CA), written to SANDBOX_CA_BUNDLE and laid over the usual
 	 * bundle paths that exist; NULL: none */
 	const char *ca_bundle;
+	/* Run first in the sandbox's own process (a copy of the caller's
+	 * memory): wipe what the caller holds that PID 1 must not keep, such
+	 * as secrets and keys. NULL: nothing. */
+	void (*forget)(void *arg);
+	void *forget_arg;
 };
 
 #define SANDBOX_CA_BUNDLE "/.pincer/ca-bundle.pem"
