@@ -129,3 +129,56 @@ def test_secret_without_anything_to_draw_a_placeholder_from_refuses_to_start(inj
     pol = inj.policy(EGRESS, "- name: odd\n  host: 127.0.0.1\n  header: x-k\n  placeholder: ODD\n")
     r = inj.run(pol, ["/bin/true"])
     assert r.returncode != 0 and "placeholder" in r.stderr, (r.returncode, r.stderr)
+
+
+def _copies(pid, value):
+    """How many times value is in the readable memory of process pid."""
+    found = 0
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            if "r" not in perms:
+                continue
+            a, b = (int(x, 16) for x in span.split("-"))
+            try:
+                mem.seek(a)
+                found += mem.read(b - a).count(value)
+            except (OSError, ValueError, OverflowError):
+                continue
+    return found
+
+
+def test_sandbox_pid1_holds_no_copy_of_the_secrets(inj):
+    """PID 1 is a copy of pincer's memory: the secrets are wiped from it
+    first thing. (Read from the host as root; pincer itself holds one.)"""
+    import os
+    import time
+    import pytest
+    if os.geteuid() != 0 or inj.ident.prefix:
+        pytest.skip("reading another process's memory needs root on the host")
+    key = secret()
+    inj.set_secret("anthropic", key)
+    pol = inj.policy(EGRESS, ANTHROPIC)
+    p = inj.popen(pol, ["/bin/sleep", "5"])
+    try:
+        def comm(pid):
+            return open(f"/proc/{pid}/comm").read().strip()
+
+        def kids(pid):
+            return [int(x) for x in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+
+        pincer = init = None
+        for _ in range(100):  # the unshare wrapper execs pincer: p.pid is pincer
+            pincer = p.pid if comm(p.pid) == "pincer" else None
+            init = next((k for k in kids(pincer) if comm(k) == "pincer-init"), None) \
+                if pincer else None
+            if init:
+                break
+            time.sleep(0.05)
+        assert pincer and init, "no pincer-init found"
+        time.sleep(0.3)
+        assert _copies(pincer, key.encode()) >= 1, "the scan finds nothing at all"
+        assert _copies(init, key.encode()) == 0, "PID 1 holds the secret"
+    finally:
+        p.kill()
+        p.wait()
