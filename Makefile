@@ -6,7 +6,8 @@ PYTEST  ?= /usr/bin/python3 -m pytest
 PINCER  := $(BUILD)/pincer
 
 # Debian packages: to build, to run the tests, to run the benchmarks.
-BUILD_DEPS := gcc pkg-config meson ninja-build libyaml-dev libssl-dev libseccomp-dev libevent-dev
+BUILD_DEPS := gcc pkg-config meson ninja-build libyaml-dev libssl-dev libseccomp-dev libevent-dev \
+              libjansson-dev libsqlite3-dev
 TEST_DEPS  := python3-pytest curl git iproute2 util-linux passwd procps openssl
 BENCH_DEPS := hyperfine bubblewrap firejail nginx squid tinyproxy openssl
 

@@ -1,0 +1,314 @@
+/* One agent's lifecycle: its `pincer run` child started, watched by pidfd,
+ * restarted by its policy with backoff, parked when it loops, stopped. */
+#include "daemon/internal.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const state_names[] = {"stopped", "running", "backoff", "failed"};
+static const char *const restart_names[] = {"on-failure", "always", "never"};
+
+const char *agent_state_name(enum agent_state s)
+{
+	return state_names[s];
+}
+
+const char *agent_restart_name(enum agent_restart r)
+{
+	return restart_names[r];
+}
+
+int agent_restart_parse(const char *s, enum agent_restart *out)
+{
+	for (size_t i = 0; s && i < PC_ARRAY_SIZE(restart_names); i++)
+		if (strcmp(s, restart_names[i]) == 0) {
+			*out = (enum agent_restart)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+void daemon_now_iso(char out[32])
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+struct agent *agent_find(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_agents; i++)
+		if (strcmp(d->agents[i]->name, name) == 0)
+			return d->agents[i];
+	return NULL;
+}
+
+static void drop_events(struct agent *a)
+{
+	if (a->ev_exit)
+		event_free(a->ev_exit);
+	if (a->ev_timer)
+		event_free(a->ev_timer);
+	a->ev_exit = a->ev_timer = NULL;
+	if (a->pidfd >= 0)
+		close(a->pidfd);
+	a->pidfd = -1;
+}
+
+void agent_free(struct agent *a)
+{
+	if (!a)
+		return;
+	drop_events(a);
+	free(a->name);
+	free(a->user);
+	free(a->policy);
+	free(a->policy_sha256);
+	free(a->command_json);
+	pc_strv_free(a->command);
+	free(a->failed_reason);
+	free(a);
+}
+
+static void save(struct agent *a)
+{
+	struct pc_error err = {0};
+	if (state_save(a->d, a, &err) < 0)
+		pc_warn("%s", err.msg);
+}
+
+static void child_exited(evutil_socket_t fd, short what, void *arg);
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* The agent's folder in the state: its policy file and its log. */
+static char *agent_dir(const struct agent *a)
+{
+	return pc_xasprintf("%s/agents/%s", a->d->state_dir, a->name);
+}
+
+int agent_start(struct agent *a, struct pc_error *err)
+{
+	if (a->pid)
+		return 0;
+	struct daemon *d = a->d;
+	if (a->ev_timer)
+		event_del(a->ev_timer);
+	_cleanup_free_ char *dir = agent_dir(a);
+	int r = pc_mkdir_p(dir, 0700, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *policy = pc_xasprintf("%s/policy.yaml", dir);
+	_cleanup_free_ char *tmp = pc_xasprintf("%s/.policy.yaml.new", dir);
+	_cleanup_close_ int pfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (pfd < 0 || pc_write_all(pfd, a->policy, strlen(a->policy)) < 0 || fsync(pfd) < 0 ||
+	    rename(tmp, policy) < 0)
+		return pc_error_errno(err, -errno, "agent %s: write %s", a->name, policy);
+	_cleanup_free_ char *logpath = pc_xasprintf("%s/log", dir);
+	_cleanup_close_ int logfd =
+		open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (logfd < 0)
+		return pc_error_errno(err, -errno, "agent %s: open %s", a->name, logpath);
+
+	char **argv = NULL;
+	pc_strv_push(&argv, d->pincer);
+	pc_strv_push(&argv, "run");
+	pc_strv_push(&argv, "--quiet");
+	pc_strv_push(&argv, "--agent");
+	pc_strv_push(&argv, a->name);
+	pc_strv_push(&argv, "--as");
+	pc_strv_push(&argv, a->user);
+	if (d->audit_path) {
+		pc_strv_push(&argv, "--audit");
+		pc_strv_push(&argv, d->audit_path);
+	}
+	pc_strv_push(&argv, "--policy");
+	pc_strv_push(&argv, policy);
+	pc_strv_push(&argv, "--");
+	for (size_t i = 0; a->command[i]; i++)
+		pc_strv_push(&argv, a->command[i]);
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		pc_strv_free(argv);
+		return pc_error_errno(err, -errno, "agent %s: fork", a->name);
+	}
+	if (pid == 0) {
+		/* its own session (no terminal signals of ours), stdin empty,
+		 * output to its log, nothing else of the daemon's */
+		setsid();
+		int null = open("/dev/null", O_RDONLY);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
+		    chdir("/") < 0)
+			_exit(125);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	pc_strv_free(argv);
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return pc_error_errno(err, -errno, "agent %s: pidfd_open", a->name);
+	}
+	a->pid = pid;
+	a->pidfd = pidfd;
+	a->ev_exit = event_new(d->base, pidfd, EV_READ, child_exited, a);
+	if (!a->ev_timer)
+		a->ev_timer = evtimer_new(d->base, on_timer, a);
+	event_add(a->ev_exit, NULL);
+	a->want = true;
+	a->stopping = false;
+	a->state = AG_RUNNING;
+	free(a->failed_reason);
+	a->failed_reason = NULL;
+	daemon_now_iso(a->started);
+	a->started_ns = pc_now_ns();
+	save(a);
+	return 0;
+}
+
+/* Exits within the window, this one included. */
+static unsigned recent_exits(struct agent *a, uint64_t now)
+{
+	memmove(a->exits_ns + 1, a->exits_ns, (DAEMON_LOOP_EXITS - 1) * sizeof(a->exits_ns[0]));
+	a->exits_ns[0] = now;
+	unsigned n = 0;
+	for (size_t i = 0; i < DAEMON_LOOP_EXITS; i++)
+		if (a->exits_ns[i] && now - a->exits_ns[i] <= DAEMON_LOOP_WINDOW_S * 1000000000ULL)
+			n++;
+	return n;
+}
+
+static void child_exited(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct agent *a = arg;
+	siginfo_t si = {0};
+	if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED) < 0)
+		return;
+	event_free(a->ev_exit);
+	a->ev_exit = NULL;
+	close(a->pidfd);
+	a->pidfd = -1;
+	a->pid = 0;
+	event_del(a->ev_timer);
+	a->has_exit = true;
+	/* pincer run exits with the agent's code, 128+N for signal N */
+	int code = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	a->exit_code = code;
+	a->exit_signal = code > 128 && code < 128 + 65 ? code - 128 : 0;
+	a->exit_oom = false;
+	daemon_now_iso(a->exit_at);
+	uint64_t now = pc_now_ns();
+	if (!a->want || a->stopping) {
+		a->state = AG_STOPPED;
+		save(a);
+		return;
+	}
+	if (a->restart == RS_NEVER || (a->restart == RS_ON_FAILURE && code == 0)) {
+		a->want = false;
+		a->state = AG_STOPPED;
+		save(a);
+		return;
+	}
+	if (recent_exits(a, now) >= DAEMON_LOOP_EXITS) {
+		a->want = false;
+		a->state = AG_FAILED;
+		free(a->failed_reason);
+		a->failed_reason = pc_xasprintf("crash loop: %d exits within %d s (last: exit %d)",
+						DAEMON_LOOP_EXITS, DAEMON_LOOP_WINDOW_S, code);
+		memset(a->exits_ns, 0, sizeof(a->exits_ns));
+		save(a);
+		return;
+	}
+	/* backoff: 1 s doubling to 60 s, back to 1 s after a minute's run */
+	if (!a->backoff_ms || now - a->started_ns > DAEMON_LOOP_WINDOW_S * 1000000000ULL)
+		a->backoff_ms = DAEMON_BACKOFF_FIRST_MS;
+	else if ((a->backoff_ms *= 2) > DAEMON_BACKOFF_MAX_MS)
+		a->backoff_ms = DAEMON_BACKOFF_MAX_MS;
+	a->state = AG_BACKOFF;
+	save(a);
+	struct timeval tv = {a->backoff_ms / 1000, (a->backoff_ms % 1000) * 1000};
+	evtimer_add(a->ev_timer, &tv);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct agent *a = arg;
+	if (a->pid && a->stopping) { /* the grace time is over */
+		kill(a->pid, SIGKILL);
+		return;
+	}
+	if (a->state == AG_BACKOFF && a->want) {
+		struct pc_error err = {0};
+		a->restarts++;
+		if (agent_start(a, &err) < 0) {
+			pc_warn("%s", err.msg);
+			a->state = AG_FAILED;
+			a->want = false;
+			free(a->failed_reason);
+			a->failed_reason = pc_xstrdup(err.msg);
+			save(a);
+		}
+	}
+}
+
+void agent_stop(struct agent *a)
+{
+	a->want = false;
+	if (a->state != AG_FAILED || a->pid)
+		a->state = AG_STOPPED;
+	if (a->ev_timer)
+		event_del(a->ev_timer);
+	if (a->pid && !a->stopping) {
+		a->stopping = true;
+		kill(a->pid, SIGTERM); /* pincer run passes it on, then SIGKILL */
+		struct timeval tv = {DAEMON_STOP_GRACE_MS / 1000, 0};
+		evtimer_add(a->ev_timer, &tv);
+	}
+	save(a);
+}
+
+int agent_remove(struct agent *a, struct pc_error *err)
+{
+	struct daemon *d = a->d;
+	if (a->pid) {
+		kill(a->pid, SIGKILL);
+		siginfo_t si;
+		waitid((idtype_t)P_PIDFD, (id_t)a->pidfd, &si, WEXITED);
+	}
+	int r = state_delete(d, a->name, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *dir = agent_dir(a);
+	_cleanup_free_ char *p1 = pc_xasprintf("%s/policy.yaml", dir);
+	_cleanup_free_ char *p2 = pc_xasprintf("%s/log", dir);
+	unlink(p1);
+	unlink(p2);
+	rmdir(dir);
+	for (size_t i = 0; i < d->n_agents; i++)
+		if (d->agents[i] == a) {
+			memmove(&d->agents[i], &d->agents[i + 1],
+				(d->n_agents - i - 1) * sizeof(*d->agents));
+			d->n_agents--;
+			break;
+		}
+	agent_free(a);
+	return 0;
+}

@@ -1,0 +1,463 @@
+/* The daemon's API: HTTP/1.1 + JSON on a unix socket (libevent's evhttp),
+ * the caller known by its peer credentials. The contract is daemon.h. */
+#include "daemon/internal.h"
+#include "audit/audit.h"
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sys/queue.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define API_BODY_MAX   (1 << 20)
+#define LOG_FOLLOW_MS  200
+#define LOG_CHUNK      65536
+
+struct caller {
+	uid_t uid;
+	char *identity;
+	bool admin;
+};
+
+static void reply_json(struct evhttp_request *req, int code, json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, text, strlen(text));
+	evbuffer_add(b, "\n", 1);
+	free(text);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "application/json");
+	static const struct {
+		int code;
+		const char *text;
+	} reasons[] = {{200, "OK"},	    {201, "Created"},	    {400, "Bad Request"},
+		       {403, "Forbidden"},  {404, "Not Found"},	    {405, "Method Not Allowed"},
+		       {409, "Conflict"},   {500, "Internal Server Error"}};
+	const char *reason = "Error";
+	for (size_t i = 0; i < PC_ARRAY_SIZE(reasons); i++)
+		if (reasons[i].code == code)
+			reason = reasons[i].text;
+	evhttp_send_reply(req, code, reason, b);
+	evbuffer_free(b);
+}
+
+_printf_(3, 4) static void reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply_json(req, code, json_pack("{s:s}", "error", msg));
+}
+
+/* A refusal is an audit record too. */
+static void forbidden(struct daemon *d, struct evhttp_request *req, const struct caller *c,
+		      const char *what)
+{
+	char reason[400];
+	snprintf(reason, sizeof(reason), "api: %s refused to %s (uid %u)", c->identity, what,
+		 (unsigned)c->uid);
+	struct pc_error err = {0};
+	const struct audit_field f[] = {AUDIT_STR("identity", c->identity),
+					AUDIT_NUM("uid", c->uid),
+					AUDIT_STR("path", evhttp_request_get_uri(req))};
+	if (audit_write(d->log, AUDIT_API, c->identity, "-", AUDIT_DENY, reason, f,
+			PC_ARRAY_SIZE(f), &err) < 0)
+		pc_warn("audit: %s", err.msg);
+	reply_error(req, 403, "%s may not %s (admins: the daemon's config)", c->identity, what);
+}
+
+static json_t *agent_json(const struct agent *a)
+{
+	json_t *cmd = json_array();
+	for (size_t i = 0; a->command[i]; i++)
+		json_array_append_new(cmd, json_string(a->command[i]));
+	json_t *j = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:s}", "name", a->name, "user",
+			      a->user, "command", cmd, "restart", agent_restart_name(a->restart),
+			      "policy_sha256", a->policy_sha256, "state",
+			      agent_state_name(a->state), "restarts", (json_int_t)a->restarts,
+			      "created", a->created);
+	json_object_set_new(j, "pid", a->pid ? json_integer(a->pid) : json_null());
+	json_object_set_new(j, "started", a->started[0] ? json_string(a->started) : json_null());
+	json_object_set_new(j, "failed_reason",
+			    a->failed_reason ? json_string(a->failed_reason) : json_null());
+	json_object_set_new(j, "last_exit",
+			    a->has_exit ? json_pack("{s:i, s:i, s:b, s:s}", "code", a->exit_code,
+						    "signal", a->exit_signal, "oom", a->exit_oom,
+						    "at", a->exit_at)
+					: json_null());
+	return j;
+}
+
+static bool may_see(const struct caller *c, const struct agent *a)
+{
+	return c->admin || strcmp(a->user, c->identity) == 0;
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	return n >= 1 && n <= DAEMON_NAME_MAX && s[0] >= 'a' && s[0] <= 'z' &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static bool valid_identity(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n <= 128 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789._@-:") == n;
+}
+
+static void create(struct daemon *d, struct evhttp_request *req, const struct caller *c)
+{
+	if (!c->admin) {
+		forbidden(d, req, c, "create agents");
+		return;
+	}
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t jerr;
+	json_t *j = json_loadb((const char *)evbuffer_pullup(in, (ev_ssize_t)len), len, 0, &jerr);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		reply_error(req, 400, "the body is not a JSON object: %s",
+			    j ? "another JSON value" : jerr.text);
+		return;
+	}
+	static const char *const known[] = {"name", "policy", "user", "command", "restart",
+					    "start", NULL};
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v) {
+		bool ok = false;
+		for (size_t i = 0; known[i]; i++)
+			ok |= strcmp(key, known[i]) == 0;
+		if (!ok) {
+			reply_error(req, 400,
+				    "unknown field '%.60s' (name, policy, user, command, restart, "
+				    "start)",
+				    key);
+			json_decref(j);
+			return;
+		}
+	}
+	json_t *name = json_object_get(j, "name"), *pol = json_object_get(j, "policy"),
+	       *user = json_object_get(j, "user"), *cmd = json_object_get(j, "command"),
+	       *restart = json_object_get(j, "restart"), *start = json_object_get(j, "start");
+	const char *bad = NULL;
+	enum agent_restart rs = RS_ON_FAILURE;
+	if (!json_is_string(name) || !valid_name(json_string_value(name)))
+		bad = "name: a string of 1-64 [a-z0-9-], starting with a letter";
+	else if (!json_is_string(pol))
+		bad = "policy: the policy file's text, a string";
+	else if (!json_is_string(user) || !valid_identity(json_string_value(user)))
+		bad = "user: an identity (a user name, letters, digits, ._@-)";
+	else if (!json_is_array(cmd) || json_array_size(cmd) == 0)
+		bad = "command: a non-empty list of strings";
+	else if (restart && (!json_is_string(restart) ||
+			     agent_restart_parse(json_string_value(restart), &rs) < 0))
+		bad = "restart: \"always\", \"on-failure\" or \"never\"";
+	else if (start && !json_is_boolean(start))
+		bad = "start: true or false";
+	size_t i;
+	json_array_foreach(cmd, i, v) if (!bad && (!json_is_string(v) || !*json_string_value(v)))
+		bad = "command: a non-empty list of non-empty strings";
+	if (bad) {
+		reply_error(req, 400, "%s", bad);
+		json_decref(j);
+		return;
+	}
+	const char *nm = json_string_value(name);
+	if (agent_find(d, nm)) {
+		reply_error(req, 409, "agent %s exists already (rm it first)", nm);
+		json_decref(j);
+		return;
+	}
+	struct pc_error err = {0};
+	struct policy *p = NULL;
+	_cleanup_free_ char *label = pc_xasprintf("<policy of agent %s>", nm);
+	if (policy_load_string(json_string_value(pol), json_string_length(pol), label, &p, &err) <
+	    0) {
+		reply_error(req, 400, "%s", err.msg);
+		json_decref(j);
+		return;
+	}
+	struct agent *a = pc_xcalloc(1, sizeof(*a));
+	a->d = d;
+	a->pidfd = -1;
+	a->name = pc_xstrdup(nm);
+	a->user = pc_xstrdup(json_string_value(user));
+	a->policy = pc_xstrdup(json_string_value(pol));
+	a->policy_sha256 = pc_xstrdup(p->hash);
+	policy_free(p);
+	a->command_json = json_dumps(cmd, JSON_COMPACT);
+	json_array_foreach(cmd, i, v) pc_strv_push(&a->command, json_string_value(v));
+	a->restart = rs;
+	daemon_now_iso(a->created);
+	bool go = !start || json_is_true(start);
+	json_decref(j);
+	if (state_save(d, a, &err) < 0) {
+		agent_free(a);
+		reply_error(req, 500, "%s", err.msg);
+		return;
+	}
+	d->agents = pc_xrealloc(d->agents, (d->n_agents + 1) * sizeof(*d->agents));
+	d->agents[d->n_agents++] = a;
+	if (go && agent_start(a, &err) < 0) {
+		reply_error(req, 500, "%s", err.msg);
+		return;
+	}
+	reply_json(req, 201, agent_json(a));
+}
+
+/* ---- logs --------------------------------------------------------------- */
+
+struct follower {
+	struct evhttp_request *req;
+	struct event *timer;
+	int fd;
+};
+
+static void follower_free(struct follower *f)
+{
+	event_free(f->timer);
+	close(f->fd);
+	free(f);
+}
+
+static bool send_new(struct follower *f)
+{
+	char buf[LOG_CHUNK];
+	ssize_t n;
+	while ((n = read(f->fd, buf, sizeof(buf))) > 0) {
+		struct evbuffer *b = evbuffer_new();
+		evbuffer_add(b, buf, (size_t)n);
+		evhttp_send_reply_chunk(f->req, b);
+		evbuffer_free(b);
+	}
+	return true;
+}
+
+static void follow_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct follower *f = arg;
+	send_new(f);
+	struct timeval tv = {0, LOG_FOLLOW_MS * 1000};
+	evtimer_add(f->timer, &tv);
+}
+
+static void follow_closed(struct evhttp_connection *conn, void *arg)
+{
+	(void)conn;
+	follower_free(arg);
+}
+
+static void logs(struct daemon *d, struct evhttp_request *req, struct agent *a, bool follow)
+{
+	_cleanup_free_ char *path = pc_xasprintf("%s/agents/%s/log", d->state_dir, a->name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno != ENOENT) {
+		reply_error(req, 500, "agent %s: its log: %s", a->name, strerror(errno));
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; charset=utf-8");
+	if (!follow) {
+		struct evbuffer *b = evbuffer_new();
+		char buf[LOG_CHUNK];
+		ssize_t n;
+		while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+			evbuffer_add(b, buf, (size_t)n);
+		if (fd >= 0)
+			close(fd);
+		evhttp_send_reply(req, 200, "OK", b);
+		evbuffer_free(b);
+		return;
+	}
+	if (fd < 0)
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* nothing yet: until it starts */
+	struct follower *f = pc_xcalloc(1, sizeof(*f));
+	f->req = req;
+	f->fd = fd;
+	f->timer = evtimer_new(d->base, follow_tick, f);
+	evhttp_send_reply_start(req, 200, "OK");
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), follow_closed, f);
+	follow_tick(-1, 0, f);
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+static void route(struct evhttp_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	struct caller c = {.uid = (uid_t)-1};
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	struct bufferevent *bev =
+		evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
+	if (getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
+		reply_error(req, 403, "who is calling cannot be told (no peer credentials)");
+		return;
+	}
+	c.uid = cr.uid;
+	c.identity = daemon_identity(d, cr.uid);
+	c.admin = daemon_is_admin(d, c.identity);
+
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = evhttp_uri_get_path(uri);
+	const char *query = evhttp_uri_get_query(uri);
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	char name[DAEMON_NAME_MAX + 2] = "", action[16] = "";
+	if (!path)
+		path = "/";
+
+	if (strcmp(path, "/v1/health") == 0) {
+		reply_json(req, 200,
+			   json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "version", "0.1.0",
+				     "identity", c.identity, "admin", c.admin));
+	} else if (strcmp(path, "/v1/agents") == 0) {
+		if (m == EVHTTP_REQ_POST) {
+			create(d, req, &c);
+		} else if (m == EVHTTP_REQ_GET) {
+			json_t *list = json_array();
+			for (size_t i = 0; i < d->n_agents; i++)
+				if (may_see(&c, d->agents[i]))
+					json_array_append_new(list, agent_json(d->agents[i]));
+			reply_json(req, 200, json_pack("{s:o}", "agents", list));
+		} else {
+			reply_error(req, 405, "GET or POST /v1/agents");
+		}
+	} else if (sscanf(path, "/v1/agents/%65[a-z0-9-]/%15[a-z]", name, action) >= 1 &&
+		   strlen(name) <= DAEMON_NAME_MAX &&
+		   strlen(path) == strlen("/v1/agents/") + strlen(name) +
+					   (action[0] ? strlen(action) + 1 : 0)) {
+		struct agent *a = agent_find(d, name);
+		if (!a || !may_see(&c, a)) {
+			reply_error(req, 404, "agent %s: no such agent", name);
+		} else if (!action[0] && m == EVHTTP_REQ_GET) {
+			reply_json(req, 200, agent_json(a));
+		} else if (!action[0] && m == EVHTTP_REQ_DELETE) {
+			struct pc_error err = {0};
+			if (!c.admin)
+				forbidden(d, req, &c, "delete agents");
+			else if (agent_remove(a, &err) < 0)
+				reply_error(req, 500, "%s", err.msg);
+			else
+				reply_json(req, 200, json_pack("{s:s}", "deleted", name));
+		} else if (strcmp(action, "logs") == 0 && m == EVHTTP_REQ_GET) {
+			struct evkeyvalq q = {0};
+			if (query)
+				evhttp_parse_query_str(query, &q);
+			const char *fl = evhttp_find_header(&q, "follow");
+			logs(d, req, a, fl && strcmp(fl, "0") != 0);
+			evhttp_clear_headers(&q);
+		} else if (m == EVHTTP_REQ_POST &&
+			   (strcmp(action, "start") == 0 || strcmp(action, "stop") == 0 ||
+			    strcmp(action, "restart") == 0)) {
+			struct pc_error err = {0};
+			int r = 0;
+			if (strcmp(action, "stop") == 0 || strcmp(action, "restart") == 0)
+				agent_stop(a);
+			if (strcmp(action, "restart") == 0 && a->pid) {
+				/* started again once the old one has gone */
+				a->want = true;
+				a->stopping = false;
+				a->state = AG_BACKOFF;
+				a->backoff_ms = 0;
+				kill(a->pid, SIGTERM);
+			} else if (strcmp(action, "stop") != 0) {
+				a->restarts = strcmp(action, "restart") == 0 ? a->restarts + 1 : a->restarts;
+				r = agent_start(a, &err);
+			}
+			if (r < 0)
+				reply_error(req, 500, "%s", err.msg);
+			else
+				reply_json(req, 200, agent_json(a));
+		} else {
+			reply_error(req, 405, "%s %s: no such operation", evhttp_request_get_uri(req),
+				    m == EVHTTP_REQ_GET ? "GET" : "with this method");
+		}
+	} else {
+		reply_error(req, 404, "%s: no such path (see /v1/health, /v1/agents)", path);
+	}
+	free(c.identity);
+}
+
+/* ---- the socket --------------------------------------------------------- */
+
+int api_start(struct daemon *d, struct pc_error *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(d->socket) >= sizeof(sa.sun_path))
+		return pc_error(err, -ENAMETOOLONG, "socket path %s is too long", d->socket);
+	strcpy(sa.sun_path, d->socket);
+	_cleanup_free_ char *dir = pc_xstrdup(d->socket);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		int r = pc_mkdir_p(dir, 0755, err);
+		if (r < 0)
+			return r;
+	}
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return pc_error_errno(err, -errno, "socket");
+	/* a socket file left by a daemon that died goes; a live one stays */
+	struct stat st;
+	if (lstat(d->socket, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return pc_error(err, -EEXIST, "%s exists and is not a socket", d->socket);
+		_cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return pc_error(err, -EADDRINUSE, "a daemon already listens on %s",
+					d->socket);
+		unlink(d->socket);
+	}
+	mode_t old = umask(geteuid() == 0 ? 0 : 0077);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0)
+		return pc_error_errno(err, -errno, "bind %s", d->socket);
+	if (chmod(d->socket, geteuid() == 0 ? 0666 : 0600) < 0 || listen(fd, 128) < 0)
+		return pc_error_errno(err, -errno, "listen on %s", d->socket);
+	struct evconnlistener *l =
+		evconnlistener_new(d->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (!l)
+		return pc_error(err, -ENOMEM, "listen on %s", d->socket);
+	pc_steal_fd(&fd);
+	d->http = evhttp_new(d->base);
+	evhttp_set_max_body_size(d->http, API_BODY_MAX);
+	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+						    EVHTTP_REQ_PUT);
+	evhttp_set_gencb(d->http, route, d);
+	if (!evhttp_bind_listener(d->http, l))
+		return pc_error(err, -ENOMEM, "serve %s", d->socket);
+	return 0;
+}
+
+void api_stop(struct daemon *d)
+{
+	if (d->http)
+		evhttp_free(d->http);
+	d->http = NULL;
+	unlink(d->socket);
+}

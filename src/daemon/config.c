@@ -1,0 +1,174 @@
+/* The daemon's config file: who is an admin, and which identity a peer
+ * uid speaks for.
+ *
+ *   admins: [root, alice]
+ *   users: {1001: alice, 1002: bob}
+ *
+ * Unknown keys and wrong shapes are errors naming the line. A missing file
+ * is the defaults: the daemon's own user is the one admin, every uid is
+ * its user name. */
+#include "daemon/internal.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+struct cfg_parser {
+	yaml_parser_t p;
+	yaml_event_t ev;
+	const char *file;
+	struct pc_error *err;
+};
+
+static int next(struct cfg_parser *c)
+{
+	yaml_event_delete(&c->ev);
+	if (!yaml_parser_parse(&c->p, &c->ev))
+		return pc_error(c->err, -EINVAL, "%s:%zu: not valid YAML: %s", c->file,
+				c->p.problem_mark.line + 1, c->p.problem ? c->p.problem : "?");
+	return 0;
+}
+
+static int bad(struct cfg_parser *c, const char *what)
+{
+	return pc_error(c->err, -EINVAL, "%s:%zu: %s", c->file, c->ev.start_mark.line + 1, what);
+}
+
+static bool valid_identity(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n <= 128 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789._@-:") == n;
+}
+
+static int parse_admins(struct cfg_parser *c, struct daemon_config *cfg)
+{
+	int r;
+	if ((r = next(c)) < 0)
+		return r;
+	if (c->ev.type != YAML_SEQUENCE_START_EVENT)
+		return bad(c, "admins: a list of identities, e.g. [root, alice]");
+	for (;;) {
+		if ((r = next(c)) < 0)
+			return r;
+		if (c->ev.type == YAML_SEQUENCE_END_EVENT)
+			return 0;
+		const char *v = (const char *)c->ev.data.scalar.value;
+		if (c->ev.type != YAML_SCALAR_EVENT || !valid_identity(v))
+			return bad(c, "admins: each an identity (a user name, letters, digits, ._@-)");
+		pc_strv_push(&cfg->admins, v);
+	}
+}
+
+static int parse_users(struct cfg_parser *c, struct daemon_config *cfg)
+{
+	int r;
+	if ((r = next(c)) < 0)
+		return r;
+	if (c->ev.type != YAML_MAPPING_START_EVENT)
+		return bad(c, "users: a map of uid to identity, e.g. {1001: alice}");
+	for (;;) {
+		if ((r = next(c)) < 0)
+			return r;
+		if (c->ev.type == YAML_MAPPING_END_EVENT)
+			return 0;
+		char *end = NULL;
+		const char *k = (const char *)c->ev.data.scalar.value;
+		unsigned long uid = c->ev.type == YAML_SCALAR_EVENT ? strtoul(k, &end, 10) : 0;
+		if (c->ev.type != YAML_SCALAR_EVENT || !*k || *end || uid > 0xfffffffeUL)
+			return bad(c, "users: keys are numeric uids");
+		if ((r = next(c)) < 0)
+			return r;
+		const char *v = (const char *)c->ev.data.scalar.value;
+		if (c->ev.type != YAML_SCALAR_EVENT || !valid_identity(v))
+			return bad(c, "users: values are identities (letters, digits, ._@-)");
+		cfg->uids = pc_xrealloc(cfg->uids, (cfg->n_users + 1) * sizeof(*cfg->uids));
+		pc_strv_push(&cfg->names, v);
+		cfg->uids[cfg->n_users++] = (uid_t)uid;
+	}
+}
+
+int daemon_config_load(const char *file, struct daemon_config *cfg, struct pc_error *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = pc_read_file(file, 1 << 20, &text, &len, err);
+	if (r == -ENOENT) {
+		pc_error(err, 0, "%s", "");
+		r = 0;
+	} else if (r < 0) {
+		return r;
+	}
+	if (text) {
+		struct cfg_parser c = {.file = file, .err = err};
+		yaml_parser_initialize(&c.p);
+		yaml_parser_set_input_string(&c.p, (const unsigned char *)text, len);
+		int depth = 0;
+		bool in_map = false;
+		while ((r = next(&c)) == 0 && c.ev.type != YAML_STREAM_END_EVENT) {
+			if (c.ev.type == YAML_MAPPING_START_EVENT && depth++ == 0) {
+				in_map = true;
+				continue;
+			}
+			if (c.ev.type == YAML_MAPPING_END_EVENT) {
+				depth--;
+				continue;
+			}
+			if (c.ev.type != YAML_SCALAR_EVENT || !in_map || depth != 1) {
+				if (c.ev.type == YAML_STREAM_START_EVENT ||
+				    c.ev.type == YAML_DOCUMENT_START_EVENT ||
+				    c.ev.type == YAML_DOCUMENT_END_EVENT)
+					continue;
+				r = bad(&c, "expected a map with admins: and users:");
+				break;
+			}
+			const char *key = (const char *)c.ev.data.scalar.value;
+			if (strcmp(key, "admins") == 0)
+				r = parse_admins(&c, cfg);
+			else if (strcmp(key, "users") == 0)
+				r = parse_users(&c, cfg);
+			else
+				r = bad(&c, "unknown key (admins, users)");
+			if (r < 0)
+				break;
+		}
+		yaml_event_delete(&c.ev);
+		yaml_parser_delete(&c.p);
+		if (r < 0) {
+			daemon_config_free(cfg);
+			return r;
+		}
+	}
+	if (!cfg->admins) {
+		_cleanup_free_ char *me = daemon_identity(NULL, geteuid());
+		pc_strv_push(&cfg->admins, me);
+	}
+	return 0;
+}
+
+void daemon_config_free(struct daemon_config *cfg)
+{
+	pc_strv_free(cfg->admins);
+	pc_strv_free(cfg->names);
+	free(cfg->uids);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+char *daemon_identity(const struct daemon *d, uid_t uid)
+{
+	for (size_t i = 0; d && i < d->cfg.n_users; i++)
+		if (d->cfg.uids[i] == uid)
+			return pc_xstrdup(d->cfg.names[i]);
+	struct passwd *pw = getpwuid(uid);
+	if (pw && pw->pw_name && valid_identity(pw->pw_name))
+		return pc_xstrdup(pw->pw_name);
+	return pc_xasprintf("uid-%u", (unsigned)uid);
+}
+
+bool daemon_is_admin(const struct daemon *d, const char *identity)
+{
+	return pc_strv_contains(d->cfg.admins, identity);
+}

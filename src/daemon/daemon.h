@@ -1,0 +1,89 @@
+/* daemon: many agents, one per person, kept alive, observed and steerable.
+ * `pincer daemon` runs pincer-daemon (this part) in the foreground; the
+ * `pincer agent ...` commands are its clients (src/cli/cmd_agent.c).
+ *
+ * ---- files ----------------------------------------------------------------
+ *
+ *   socket  --socket PATH, else $PINCER_SOCKET, else /run/pincer/pincer.sock
+ *           (root) or $XDG_RUNTIME_DIR/pincer.sock (a user; without
+ *           XDG_RUNTIME_DIR: /tmp/pincer-UID/pincer.sock). Mode 0666 as
+ *           root (who may do what is decided per request, from the peer's
+ *           credentials), 0600 for a user's daemon.
+ *   state   --state DIR, else /var/lib/pincer/daemon (root) or
+ *           $XDG_STATE_HOME/pincer/daemon: state.db (SQLite, WAL,
+ *           synchronous=FULL: a kill -9 at any moment loses nothing
+ *           committed), agents/NAME/policy.yaml, agents/NAME/log (the
+ *           agent's stdout and stderr, appended).
+ *   config  --config FILE, else /etc/pincer/daemon.yaml (root) or
+ *           $XDG_CONFIG_HOME/pincer/daemon.yaml; missing: the defaults.
+ *             admins: [root, alice]   # may create and delete agents
+ *                                     # (default: the daemon's own user)
+ *             users: {1001: alice}    # peer uid -> identity (default:
+ *                                     # the uid's user name)
+ *   audit   the daemon's audit log (--audit FILE, else the default of
+ *           `pincer run`): every agent's run records, plus "api" records
+ *           for refused acts.
+ *
+ * ---- API: HTTP/1.1 + JSON on the socket, paths under /v1 -----------------
+ *
+ * Every answer is JSON (except logs) with Content-Length. Errors:
+ *   {"error": "one line a person can act on"} with 400 (bad JSON, unknown
+ *   field, wrong type, invalid policy: the policy checker's message), 403
+ *   (not allowed for this identity; also an audit record), 404 (no such
+ *   agent, or one the caller may not see: the same answer, no probing),
+ *   405 (method), 409 (exists / state conflict), 500.
+ *
+ * The caller's identity: the peer's uid (SO_PEERCRED) mapped by the
+ * config. Admins see and steer every agent; anyone else only agents whose
+ * user is their identity.
+ *
+ *   GET    /v1/health                -> 200 {"ok": true, "version": "0.1.0",
+ *                                        "identity": "<caller>", "admin": bool}
+ *   GET    /v1/agents                -> 200 {"agents": [AGENT, ...]} (sorted by name)
+ *   POST   /v1/agents  CREATE        -> 201 AGENT   (admins only; 409 if it exists)
+ *   GET    /v1/agents/NAME           -> 200 AGENT
+ *   POST   /v1/agents/NAME/start     -> 200 AGENT   (running already: 200, unchanged)
+ *   POST   /v1/agents/NAME/stop      -> 200 AGENT   (SIGTERM, 3 s, SIGKILL; state stopped;
+ *                                        no restart until started again)
+ *   POST   /v1/agents/NAME/restart   -> 200 AGENT
+ *   DELETE /v1/agents/NAME           -> 200 {"deleted": "NAME"} (admins only; stops it)
+ *   GET    /v1/agents/NAME/logs      -> 200 text/plain: the log so far;
+ *          ?follow=1                    chunked, then new output as it comes
+ *                                       until the client goes away
+ *
+ * CREATE: {"name": "crm-bot", "policy": "<YAML text>", "user": "alice",
+ *          "command": ["python3", "bot.py"], "restart": "on-failure",
+ *          "start": true}
+ *   name: 1-64 of [a-z0-9-], starting with a letter; policy: validated as
+ *   `pincer policy check` would (its message on failure); user: an
+ *   identity; command: a non-empty list of strings; restart: "always",
+ *   "on-failure" (default) or "never"; start: default true. Unknown
+ *   fields are refused.
+ *
+ * AGENT: {"name", "user", "command": [..], "restart", "policy_sha256",
+ *         "state": "stopped" | "running" | "backoff" | "failed",
+ *         "pid": N or null (the agent's pincer run), "restarts": N,
+ *         "last_exit": null or {"code": N, "signal": N, "oom": bool,
+ *                               "at": "ISO-8601"},
+ *         "failed_reason": null or "crash loop: 5 exits within 60 s",
+ *         "created": "ISO-8601", "started": "ISO-8601" or null}
+ *
+ * Lifecycle: each running agent is one `pincer run` child (its own gate
+ * and sandbox; stdin /dev/null, stdout and stderr to its log) watched by
+ * pidfd. When it exits: "never" -> stopped; "on-failure" and a clean exit
+ * (0) -> stopped; otherwise backoff (1 s, doubling to 60 s, reset after
+ * 60 s of running) then started again; 5 exits within 60 s -> failed
+ * with the reason (parked until started again). Every transition is
+ * committed to state.db before it is answered.
+ */
+#pragma once
+
+#include "util/util.h"
+
+#define DAEMON_API_VERSION "v1"
+#define DAEMON_NAME_MAX	   64
+
+/* Defaults for the socket, state folder and config file (caller frees). */
+char *daemon_default_socket(void);
+char *daemon_default_state(void);
+char *daemon_default_config(void);

@@ -1,0 +1,95 @@
+/* Private to src/daemon: the daemon's context, its agents, and the steps
+ * its files share. */
+#pragma once
+
+#include "daemon/daemon.h"
+
+#include <sys/types.h>
+
+struct event_base;
+struct event;
+struct evhttp;
+struct audit_log;
+struct sqlite3;
+
+enum agent_state { AG_STOPPED, AG_RUNNING, AG_BACKOFF, AG_FAILED };
+enum agent_restart { RS_ON_FAILURE, RS_ALWAYS, RS_NEVER };
+
+#define DAEMON_BACKOFF_FIRST_MS 1000
+#define DAEMON_BACKOFF_MAX_MS	60000
+#define DAEMON_LOOP_EXITS	5     /* exits within DAEMON_LOOP_WINDOW_S: failed */
+#define DAEMON_LOOP_WINDOW_S	60
+#define DAEMON_STOP_GRACE_MS	3000
+
+struct agent {
+	struct daemon *d;
+	char *name, *user, *policy, *policy_sha256, *command_json;
+	char **command;
+	enum agent_restart restart;
+	bool want; /* should be running (start asked, not stopped) */
+	enum agent_state state;
+	pid_t pid;  /* its `pincer run`; 0 when none */
+	int pidfd;  /* -1 when none */
+	unsigned restarts;
+	bool has_exit;
+	int exit_code, exit_signal;
+	bool exit_oom;
+	char exit_at[32];
+	char *failed_reason;
+	char created[32], started[32];
+	uint64_t started_ns; /* CLOCK_MONOTONIC of the last start */
+	uint64_t exits_ns[DAEMON_LOOP_EXITS];
+	unsigned backoff_ms;
+	struct event *ev_exit, *ev_timer; /* pidfd readable; backoff / stop grace */
+	bool stopping;			  /* SIGTERM sent, SIGKILL when the timer fires */
+};
+
+struct daemon_config {
+	char **admins;
+	uid_t *uids; /* users: uid -> identity */
+	char **names;
+	size_t n_users;
+};
+
+struct daemon {
+	struct event_base *base;
+	struct evhttp *http;
+	struct audit_log *log;
+	const char *audit_path; /* for the runs; NULL: their default */
+	char *state_dir, *socket, *pincer;
+	struct sqlite3 *db;
+	struct daemon_config cfg;
+	struct agent **agents;
+	size_t n_agents;
+	struct event *ev_sig;
+};
+
+/* config.c */
+int daemon_config_load(const char *file, struct daemon_config *cfg, struct pc_error *err);
+void daemon_config_free(struct daemon_config *cfg);
+/* The identity of a peer uid, and whether it is an admin. */
+char *daemon_identity(const struct daemon *d, uid_t uid);
+bool daemon_is_admin(const struct daemon *d, const char *identity);
+
+/* state.c: state.db, every change committed before it is answered */
+int state_open(struct daemon *d, struct pc_error *err);
+void state_close(struct daemon *d);
+int state_load(struct daemon *d, struct pc_error *err); /* fills d->agents */
+int state_save(struct daemon *d, const struct agent *a, struct pc_error *err);
+int state_delete(struct daemon *d, const char *name, struct pc_error *err);
+
+/* agents.c: lifecycle */
+struct agent *agent_find(struct daemon *d, const char *name);
+void agent_free(struct agent *a);
+int agent_start(struct agent *a, struct pc_error *err);
+void agent_stop(struct agent *a);
+/* Remove from d (stopped first) and from the state; a is freed. */
+int agent_remove(struct agent *a, struct pc_error *err);
+const char *agent_state_name(enum agent_state s);
+const char *agent_restart_name(enum agent_restart r);
+int agent_restart_parse(const char *s, enum agent_restart *out);
+void daemon_now_iso(char out[32]);
+
+/* api.c */
+int api_start(struct daemon *d, struct pc_error *err);
+void api_stop(struct daemon *d);
