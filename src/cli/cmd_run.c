@@ -33,6 +33,8 @@ static void usage(FILE *out)
 		"  -w, --watch         re-read the policy file when it changes (as on SIGHUP);\n"
 		"                      egress rules apply to the next request\n"
 		"  -q, --quiet         no summary on stderr (e.g. of what the gate denied)\n"
+		"      --survive-parent  keep running when pincer's parent dies (the daemon\n"
+		"                      uses it, and adopts the run again when it restarts)\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"The agent reaches the network only through the gate: HTTP_PROXY and\n"
@@ -98,11 +100,12 @@ int cmd_run(int argc, char **argv)
 		{"audit", required_argument, NULL, 'A'},  {"agent", required_argument, NULL, 'a'},
 		{"quiet", no_argument, NULL, 'q'},	  {"watch", no_argument, NULL, 'w'},
 		{"as", required_argument, NULL, 'I'},
+		{"survive-parent", no_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
 	const char *policy_file = NULL, *audit_file = NULL, *agent = "-", *identity = NULL;
 	_cleanup_strv_ char **setenv = NULL;
-	bool quiet = false, watch = false;
+	bool quiet = false, watch = false, survive = false;
 	int c;
 	optind = 1;
 	/* '+': options end at the command, whose own options are its own. */
@@ -126,6 +129,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'a':
 			agent = optarg;
+			break;
+		case 'K':
+			survive = true;
 			break;
 		case 'I':
 			if (!vault_valid_identity(optarg)) {
@@ -201,7 +207,7 @@ int cmd_run(int argc, char **argv)
 		.quiet = quiet,
 		.watch = watch,
 		.policy_file = policy_file,
-		.die_with_parent = true,
+		.die_with_parent = !survive,
 	};
 	int status;
 	if (box_run(&bc, &status, &err) < 0)

@@ -80,6 +80,30 @@ void agent_free(struct agent *a)
 	free(a);
 }
 
+/* Field 22 of /proc/PID/stat: when the process started (0: no such). */
+static uint64_t start_time(pid_t pid, char comm[32])
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+	if (!l || !r)
+		return 0;
+	if (comm)
+		snprintf(comm, 32, "%.*s", (int)(r - l - 1), l + 1);
+	unsigned long long t = 0;
+	/* after ") ": state(3) ... starttime(22) */
+	if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			  "%*d %*d %llu",
+		   &t) != 1)
+		return 0;
+	return t;
+}
+
 static void save(struct agent *a)
 {
 	struct pc_error err = {0};
@@ -123,6 +147,7 @@ int agent_start(struct agent *a, struct pc_error *err)
 	pc_strv_push(&argv, d->pincer);
 	pc_strv_push(&argv, "run");
 	pc_strv_push(&argv, "--quiet");
+	pc_strv_push(&argv, "--survive-parent"); /* a daemon restart adopts it */
 	pc_strv_push(&argv, "--agent");
 	pc_strv_push(&argv, a->name);
 	pc_strv_push(&argv, "--as");
@@ -165,7 +190,9 @@ int agent_start(struct agent *a, struct pc_error *err)
 		return pc_error_errno(err, -errno, "agent %s: pidfd_open", a->name);
 	}
 	a->pid = pid;
+	a->pid_start = start_time(pid, NULL);
 	a->pidfd = pidfd;
+	a->adopted = false;
 	a->ev_exit = event_new(d->base, pidfd, EV_READ, child_exited, a);
 	if (!a->ev_timer)
 		a->ev_timer = evtimer_new(d->base, on_timer, a);
@@ -198,7 +225,8 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct agent *a = arg;
 	siginfo_t si = {0};
-	if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED) < 0)
+	bool known = waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED) == 0;
+	if (!known && !a->adopted)
 		return;
 	event_free(a->ev_exit);
 	a->ev_exit = NULL;
@@ -207,8 +235,11 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 	a->pid = 0;
 	event_del(a->ev_timer);
 	a->has_exit = true;
-	/* pincer run exits with the agent's code, 128+N for signal N */
-	int code = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	/* pincer run exits with the agent's code, 128+N for signal N; one
+	 * adopted from an earlier daemon is not our child: its status is lost */
+	int code = !known ? -1 : si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	a->pid_start = 0;
+	a->adopted = false;
 	a->exit_code = code;
 	a->exit_signal = code > 128 && code < 128 + 65 ? code - 128 : 0;
 	a->exit_oom = false;
@@ -267,6 +298,27 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 			save(a);
 		}
 	}
+}
+
+bool agent_adopt(struct agent *a)
+{
+	char comm[32] = "";
+	pid_t pid = a->pid;
+	a->pid = 0;
+	if (!pid || !a->pid_start || start_time(pid, comm) != a->pid_start ||
+	    strcmp(comm, "pincer") != 0)
+		return false; /* gone, or the number now names another process */
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return false;
+	a->pid = pid;
+	a->pidfd = pidfd;
+	a->adopted = true;
+	a->ev_exit = event_new(a->d->base, pidfd, EV_READ, child_exited, a);
+	a->ev_timer = evtimer_new(a->d->base, on_timer, a);
+	event_add(a->ev_exit, NULL);
+	a->started_ns = pc_now_ns();
+	return true;
 }
 
 void agent_stop(struct agent *a)

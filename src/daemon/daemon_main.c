@@ -81,9 +81,11 @@ static void stop_all(struct daemon *d)
 			struct agent *a = d->agents[i];
 			struct pollfd p = {.fd = a->pidfd, .events = POLLIN};
 			siginfo_t si;
-			if (a->pid && poll(&p, 1, 0) == 1 &&
-			    waitid((idtype_t)P_PIDFD, (id_t)a->pidfd, &si, WEXITED) == 0)
+			if (a->pid && poll(&p, 1, 0) == 1) {
+				/* reaped, or (adopted, not our child) simply gone */
+				waitid((idtype_t)P_PIDFD, (id_t)a->pidfd, &si, WEXITED);
 				a->pid = 0;
+			}
 		}
 	}
 }
@@ -175,22 +177,32 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pincer: daemon: %s\n", err.msg);
 		return 125;
 	}
-	/* the agents that should run, run (a daemon restart lost them) */
+	/* runs an earlier daemon left going are taken back; the agents that
+	 * should run and do not, run */
+	size_t adopted = 0;
 	for (size_t i = 0; i < d.n_agents; i++) {
 		struct agent *a = d.agents[i];
-		if (!a->want)
+		if (agent_adopt(a)) {
+			adopted++;
 			continue;
+		}
+		if (!a->want) {
+			if (a->state == AG_RUNNING || a->state == AG_BACKOFF)
+				a->state = AG_STOPPED;
+			state_save(&d, a, &err);
+			continue;
+		}
 		if (agent_start(a, &err) < 0)
 			pc_warn("agent %s: %s", a->name, err.msg);
 	}
 	const struct audit_field f[] = {AUDIT_STR("socket", d.socket),
 					AUDIT_STR("state", d.state_dir),
-					AUDIT_NUM("agents", d.n_agents)};
+					AUDIT_NUM("agents", d.n_agents), AUDIT_NUM("adopted", adopted)};
 	if (audit_write(d.log, AUDIT_RUN_START, "-", "daemon", AUDIT_NONE, "daemon started", f,
 			PC_ARRAY_SIZE(f), &err) < 0)
 		pc_warn("audit: %s", err.msg);
-	pc_info("daemon: listening on %s (state %s, %zu agents)", d.socket, d.state_dir,
-		d.n_agents);
+	pc_info("daemon: listening on %s (state %s, %zu agents, %zu still running taken back)",
+		d.socket, d.state_dir, d.n_agents, adopted);
 
 	event_base_dispatch(d.base);
 

@@ -29,7 +29,9 @@ struct agent {
 	bool want; /* should be running (start asked, not stopped) */
 	enum agent_state state;
 	pid_t pid;  /* its `pincer run`; 0 when none */
+	uint64_t pid_start; /* the process's start time (/proc/PID/stat), to re-adopt it */
 	int pidfd;  /* -1 when none */
+	bool adopted; /* started by an earlier daemon: its exit status is not ours */
 	unsigned restarts;
 	bool has_exit;
 	int exit_code, exit_signal;
@@ -82,6 +84,9 @@ int state_delete(struct daemon *d, const char *name, struct pc_error *err);
 struct agent *agent_find(struct daemon *d, const char *name);
 void agent_free(struct agent *a);
 int agent_start(struct agent *a, struct pc_error *err);
+/* After a daemon restart: take a still running `pincer run` back (the
+ * same process: pid and start time match), else forget it. true: adopted. */
+bool agent_adopt(struct agent *a);
 void agent_stop(struct agent *a);
 /* Remove from d (stopped first) and from the state; a is freed. */
 int agent_remove(struct agent *a, struct pc_error *err);
