@@ -125,7 +125,8 @@ static void make_forms(struct gate_cred *cr, const uint8_t *v, size_t n)
 				pc_buf_printf(&b, lower ? "%%%02x" : "%%%02X", v[i]);
 		}
 		add_form(cr, v, n, &b);
-		explicit_bzero(b.data, b.cap);
+		if (b.data)
+			explicit_bzero(b.data, b.cap);
 	}
 	_cleanup_buf_ struct pc_buf j = {0};
 	for (size_t i = 0; i < n; i++) {
@@ -134,7 +135,8 @@ static void make_forms(struct gate_cred *cr, const uint8_t *v, size_t n)
 		pc_buf_append(&j, (const char *)&v[i], 1);
 	}
 	add_form(cr, v, n, &j);
-	explicit_bzero(j.data, j.cap);
+	if (j.data)
+		explicit_bzero(j.data, j.cap);
 	for (size_t o = 0; o < 3; o++) {
 		/* o unknown bytes before the secret; a sextet at bits
 		 * [6k, 6k+6) is the secret's alone when inside [8o, 8(o+n)) */
@@ -150,7 +152,8 @@ static void make_forms(struct gate_cred *cr, const uint8_t *v, size_t n)
 		}
 		if (e.len >= 16)
 			add_form(cr, v, n, &e);
-		explicit_bzero(e.data, e.cap);
+		if (e.data)
+			explicit_bzero(e.data, e.cap);
 	}
 }
 
@@ -171,6 +174,20 @@ static void cred_wipe_secret(const struct pc_tls_ops *ops, struct gate_cred *cr)
 	cr->n_forms = 0;
 	cr->secret = cr->previous = NULL;
 	cr->len = cr->prev_len = 0;
+}
+
+/* A value the gate can stand in for and search for: 8 bytes or more, some
+ * of them letters or digits (a placeholder differs from it), not a run
+ * of one character (its replacement must never contain it). */
+static bool usable(const uint8_t *v, size_t n)
+{
+	size_t alnum = 0;
+	bool varied = false;
+	for (size_t i = 0; i < n; i++) {
+		alnum += isalnum(v[i]) != 0;
+		varied |= v[i] != v[0];
+	}
+	return n >= 8 && alnum >= 4 && varied;
 }
 
 /* Every credential's secret from a freshly opened vault, all or nothing:
@@ -202,9 +219,16 @@ static int load_secrets(struct gate_creds *cs, struct pc_error *err)
 				 i, cr->name, cs->identity,
 				 cr->fallback ? " nor for its fallback groups" : "", cr->name,
 				 cs->identity);
-		if (r == 0 && (s.len == 0 || s.len > VAULT_VALUE_MAX))
-			r = pc_error(err, -EINVAL, "credentials[%zu]: secret '%s' is empty", i,
-				     cr->name);
+		if (r == 0 && (s.len > VAULT_VALUE_MAX || !usable(s.value, s.len) ||
+			       (s.previous && !usable(s.previous, s.previous_len))))
+			r = pc_error(err, -EINVAL,
+				     "credentials[%zu]: secret '%s' of %s%s is too short or too "
+				     "uniform to stand in for with a placeholder (8 bytes or more, "
+				     "at least 4 letters or digits)",
+				     i, cr->name, s.owner ? s.owner : cs->identity,
+				     s.previous && !usable(s.previous, s.previous_len)
+					     ? " (its previous value, kept after a rotation)"
+					     : "");
 		if (r == 0) {
 			fresh[i].secret = copy_bytes(s.value, s.len);
 			fresh[i].len = s.len;

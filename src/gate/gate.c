@@ -219,8 +219,10 @@ void gconn_free(struct gconn *c)
 		/* a captured attempt that ended before the gate could decide */
 		c->proto = c->proto ? c->proto : GP_CAPTURE_RAW;
 		gate_record(c, AUDIT_NONE, NULL, NULL,
-			    "captured connection closed before it could be decided (nothing "
-			    "forwarded)");
+			    c->decision ? "captured connection closed by the agent before its "
+					  "request was sent (nothing forwarded)"
+					: "captured connection closed before it could be decided "
+					  "(nothing forwarded)");
 	}
 	upstream_release(c);
 	upstream_cancel(c);

@@ -301,9 +301,12 @@ static void on_request(struct gconn *c, const char *buf)
 	c->req_head_method = r->is_head;
 	c->version_minor = r->h.version_minor;
 	evbuffer_drain(bufferevent_get_input(c->c), head_len);
-	bool small = r->h.body == PC_HTTP_BODY_CHUNKED ||
-		     (r->h.body == PC_HTTP_BODY_LENGTH && r->h.content_length &&
-		      r->h.content_length <= GATE_SCAN_WHOLE);
+	/* (a client waiting for 100 Continue sends no body until it hears
+	 * from the upstream: its body streams, searched as it goes) */
+	bool small = !r->h.expect_continue &&
+		     (r->h.body == PC_HTTP_BODY_CHUNKED ||
+		      (r->h.body == PC_HTTP_BODY_LENGTH && r->h.content_length &&
+		       r->h.content_length <= GATE_SCAN_WHOLE));
 	free(c->req);
 	c->req = NULL;
 	if (c->g->creds && small) {

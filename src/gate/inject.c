@@ -318,18 +318,20 @@ bool inject_headers(struct gconn *c, struct pc_buf *b)
 
 /* ---- bodies ------------------------------------------------------------- */
 
-/* The first of values v[0..k) wholly inside in[0..n), or NULL. */
-static const struct cred_value *search(struct evbuffer *in, size_t n, const struct cred_value *v,
-				       size_t k, struct evbuffer_ptr *where)
+/* The first of values v[0..k) wholly inside in[from..n), or NULL. */
+static const struct cred_value *search(struct evbuffer *in, size_t from, size_t n,
+				       const struct cred_value *v, size_t k,
+				       struct evbuffer_ptr *where)
 {
-	struct evbuffer_ptr end;
-	if (evbuffer_ptr_set(in, &end, n, EVBUFFER_PTR_SET) < 0)
+	struct evbuffer_ptr end, start;
+	if (evbuffer_ptr_set(in, &end, n, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_ptr_set(in, &start, from, EVBUFFER_PTR_SET) < 0)
 		return NULL;
 	for (size_t i = 0; i < k; i++) {
-		if (v[i].n > n)
+		if (v[i].n > n - from)
 			continue;
 		struct evbuffer_ptr p =
-			evbuffer_search_range(in, (const char *)v[i].p, v[i].n, NULL, &end);
+			evbuffer_search_range(in, (const char *)v[i].p, v[i].n, &start, &end);
 		if (p.pos >= 0) {
 			*where = p;
 			return &v[i];
@@ -372,7 +374,7 @@ bool scan_request(struct gconn *c, struct evbuffer *in, size_t n, bool last, siz
 	struct cred_value v[GATE_CRED_VALUES_MAX];
 	size_t k = foreign(c, v);
 	struct evbuffer_ptr at;
-	const struct cred_value *hit = k ? search(in, n, v, k, &at) : NULL;
+	const struct cred_value *hit = k ? search(in, 0, n, v, k, &at) : NULL;
 	if (hit) {
 		exfiltration(c, hit, "body");
 		return false;
@@ -418,11 +420,15 @@ size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last)
 		return n;
 	struct evbuffer_ptr at;
 	const struct cred_value *hit;
-	while ((hit = search(in, n, v, k, &at))) {
+	size_t from = 0;
+	/* each pass starts after what the last one replaced: a replacement is
+	 * never searched again (it could hold a value itself) */
+	while (from < n && (hit = search(in, from, n, v, k, &at))) {
 		uint8_t *stars = pc_xmalloc(hit->n);
 		overwrite(in, at, redaction(hit, stars), hit->n);
 		free(stars);
 		redacted_note(c, hit);
+		from = (size_t)at.pos + hit->n;
 	}
 	return releasable(in, n, last, v, k, c->g->creds->max_pat);
 }
@@ -432,12 +438,13 @@ void redact_mem(struct gconn *c, char *p, size_t n)
 	struct cred_value v[GATE_CRED_VALUES_MAX];
 	size_t k = creds_secret_values(c->g->creds, v, GATE_CRED_VALUES_MAX);
 	for (size_t i = 0; i < k; i++) {
-		char *f;
-		while ((f = memmem(p, n, v[i].p, v[i].n))) {
+		char *at = p, *f;
+		while ((f = memmem(at, n - (size_t)(at - p), v[i].p, v[i].n))) {
 			uint8_t *stars = pc_xmalloc(v[i].n);
 			memcpy(f, redaction(&v[i], stars), v[i].n);
 			free(stars);
 			redacted_note(c, &v[i]);
+			at = f + v[i].n;
 		}
 	}
 }

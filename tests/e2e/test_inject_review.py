@@ -182,3 +182,26 @@ def test_sandbox_pid1_holds_no_copy_of_the_secrets(inj):
     finally:
         p.kill()
         p.wait()
+
+
+def test_a_value_too_uniform_to_search_for_is_refused_also_when_rotated_out(inj):
+    """Second review: a previous value of all '*' (replaced by '*' it is
+    found again) hung the gate; the start refuses it, naming it."""
+    inj.set_secret("anthropic", "********")
+    inj.set_secret("anthropic", secret(), verb="rotate")
+    pol = inj.policy(EGRESS, ANTHROPIC)
+    r = inj.run(pol, ["/bin/true"])
+    assert r.returncode != 0 and "previous value" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_expect_100_continue_with_a_small_body_is_not_held(inj):
+    """A client waiting for 100 Continue sends no body until it hears from
+    the upstream: the gate must not wait for that body first."""
+    inj.set_secret("anthropic", secret())
+    pol = inj.policy(EGRESS, ANTHROPIC)
+    r = inj.run(pol, ["/bin/sh", "-c",
+                      "head -c 1000 /dev/zero > /tmp/small; "
+                      "curl -sS --max-time 10 --expect100-timeout 60 -o /dev/null "
+                      "-w '%{http_code}' -H 'Expect: 100-continue' --data-binary @/tmp/small "
+                      f"https://127.0.0.1:{inj.api}/headers; echo \" rc=$?\""])
+    assert "200 rc=0" in r.stdout, r.stdout + r.stderr
