@@ -418,17 +418,18 @@ size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last)
 	size_t k = creds_secret_values(c->g->creds, v, GATE_CRED_VALUES_MAX);
 	if (!k)
 		return n;
-	struct evbuffer_ptr at;
-	const struct cred_value *hit;
-	size_t from = 0;
-	/* each pass starts after what the last one replaced: a replacement is
-	 * never searched again (it could hold a value itself) */
-	while (from < n && (hit = search(in, from, n, v, k, &at))) {
-		uint8_t *stars = pc_xmalloc(hit->n);
-		overwrite(in, at, redaction(hit, stars), hit->n);
-		free(stars);
-		redacted_note(c, hit);
-		from = (size_t)at.pos + hit->n;
+	/* value by value, each pass after what the last one replaced: a
+	 * replacement is never searched again for the same value */
+	for (size_t i = 0; i < k; i++) {
+		struct evbuffer_ptr at;
+		size_t from = 0;
+		while (from < n && search(in, from, n, &v[i], 1, &at)) {
+			uint8_t *stars = pc_xmalloc(v[i].n);
+			overwrite(in, at, redaction(&v[i], stars), v[i].n);
+			free(stars);
+			redacted_note(c, &v[i]);
+			from = (size_t)at.pos + v[i].n;
+		}
 	}
 	return releasable(in, n, last, v, k, c->g->creds->max_pat);
 }
