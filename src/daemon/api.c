@@ -304,6 +304,128 @@ static void logs(struct daemon *d, struct evhttp_request *req, struct agent *a, 
 	follow_tick(-1, 0, f);
 }
 
+/* ---- policy apply ------------------------------------------------------- */
+
+/* The effective policy as top-level sections ("network:\n  ...") for a
+ * diff; the egress rules are the one part a running agent takes at once. */
+static char *section(const char *yaml, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = yaml; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, key, kl) != 0 || p[kl] != ':')
+			continue;
+		const char *end = p + kl;
+		while ((end = strchr(end, '\n')) && end[1] && (end[1] == ' ' || end[1] == '-'))
+			end++;
+		return pc_xstrndup(p, end ? (size_t)(end - p) : strlen(p));
+	}
+	return pc_xstrdup("");
+}
+
+static void apply_policy(struct daemon *d, struct evhttp_request *req, struct agent *a)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t jerr;
+	json_t *j = json_loadb((const char *)evbuffer_pullup(in, (ev_ssize_t)len), len, 0, &jerr);
+	json_t *pol = j ? json_object_get(j, "policy") : NULL;
+	if (!json_is_object(j) || !json_is_string(pol) || json_object_size(j) != 1) {
+		json_decref(j);
+		reply_error(req, 400, "the body must be {\"policy\": \"<YAML text>\"}");
+		return;
+	}
+	struct pc_error err = {0};
+	_cleanup_free_ char *label = pc_xasprintf("<policy of agent %s>", a->name);
+	struct policy *newp = NULL, *oldp = NULL;
+	if (policy_load_string(json_string_value(pol), json_string_length(pol), label, &newp,
+			       &err) < 0) {
+		json_decref(j);
+		reply_error(req, 400, "%s", err.msg);
+		return;
+	}
+	policy_load_string(a->policy, strlen(a->policy), label, &oldp, &err);
+	_cleanup_buf_ struct pc_buf ny = {0}, oy = {0};
+	policy_emit_yaml(newp, &ny);
+	pc_buf_append(&ny, "", 0);
+	if (oldp) {
+		policy_emit_yaml(oldp, &oy);
+		pc_buf_append(&oy, "", 0);
+	}
+	static const char *const parts[] = {"name",	   "sandbox",	"filesystem", "network",
+					    "credentials", "approvals", "process"};
+	json_t *changed = json_array();
+	bool restart_needed = false;
+	for (size_t i = 0; i < PC_ARRAY_SIZE(parts); i++) {
+		_cleanup_free_ char *n = section(ny.data, parts[i]);
+		_cleanup_free_ char *o = oldp ? section(oy.data, parts[i]) : pc_xstrdup("?");
+		if (strcmp(n, o) == 0)
+			continue;
+		json_array_append_new(changed, json_string(parts[i]));
+		/* egress rules reload in place (SIGHUP); everything else is
+		 * fixed when a sandbox is made */
+		if (strcmp(parts[i], "network") != 0 && strcmp(parts[i], "name") != 0)
+			restart_needed = true;
+	}
+	free(a->policy);
+	a->policy = pc_xstrdup(json_string_value(pol));
+	free(a->policy_sha256);
+	a->policy_sha256 = pc_xstrdup(newp->hash);
+	policy_free(newp);
+	if (oldp)
+		policy_free(oldp);
+	json_decref(j);
+	if (state_save(d, a, &err) < 0) {
+		json_decref(changed);
+		reply_error(req, 500, "%s", err.msg);
+		return;
+	}
+	bool reloaded = false;
+	if (a->pid && json_array_size(changed)) {
+		_cleanup_free_ char *path = pc_xasprintf("%s/agents/%s/policy.yaml", d->state_dir,
+							 a->name);
+		_cleanup_free_ char *tmp = pc_xasprintf("%s.new", path);
+		_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0 && pc_write_all(fd, a->policy, strlen(a->policy)) == 0 &&
+		    fsync(fd) == 0 && rename(tmp, path) == 0)
+			reloaded = kill(a->pid, SIGHUP) == 0; /* pincer run re-reads it */
+	}
+	json_t *out = json_pack("{s:s, s:o, s:b, s:b, s:s}", "agent", a->name, "changed", changed,
+				"reloaded", reloaded, "restart_needed", restart_needed && a->pid,
+				"policy_sha256", a->policy_sha256);
+	reply_json(req, 200, out);
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static void metrics(struct daemon *d, struct evhttp_request *req, const struct caller *c)
+{
+	struct evbuffer *b = evbuffer_new();
+	unsigned by_state[4] = {0};
+	for (size_t i = 0; i < d->n_agents; i++)
+		if (may_see(c, d->agents[i]))
+			by_state[d->agents[i]->state]++;
+	evbuffer_add_printf(b, "# HELP pincer_agents Agents by state.\n# TYPE pincer_agents gauge\n");
+	for (int s = 0; s < 4; s++)
+		evbuffer_add_printf(b, "pincer_agents{state=\"%s\"} %u\n",
+				    agent_state_name((enum agent_state)s), by_state[s]);
+	evbuffer_add_printf(b, "# HELP pincer_agent_restarts_total Restarts of each agent.\n"
+			       "# TYPE pincer_agent_restarts_total counter\n");
+	for (size_t i = 0; i < d->n_agents; i++)
+		if (may_see(c, d->agents[i]))
+			evbuffer_add_printf(b, "pincer_agent_restarts_total{agent=\"%s\"} %u\n",
+					    d->agents[i]->name, d->agents[i]->restarts);
+	evbuffer_add_printf(b, "# HELP pincer_agent_up Whether the agent's sandbox runs.\n"
+			       "# TYPE pincer_agent_up gauge\n");
+	for (size_t i = 0; i < d->n_agents; i++)
+		if (may_see(c, d->agents[i]))
+			evbuffer_add_printf(b, "pincer_agent_up{agent=\"%s\"} %d\n",
+					    d->agents[i]->name, d->agents[i]->pid ? 1 : 0);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static void route(struct evhttp_request *req, void *arg)
@@ -330,7 +452,9 @@ static void route(struct evhttp_request *req, void *arg)
 	if (!path)
 		path = "/";
 
-	if (strcmp(path, "/v1/health") == 0) {
+	if (strcmp(path, "/metrics") == 0 && m == EVHTTP_REQ_GET) {
+		metrics(d, req, &c);
+	} else if (strcmp(path, "/v1/health") == 0) {
 		reply_json(req, 200,
 			   json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "version", "0.1.0",
 				     "identity", c.identity, "admin", c.admin));
@@ -363,6 +487,8 @@ static void route(struct evhttp_request *req, void *arg)
 				reply_error(req, 500, "%s", err.msg);
 			else
 				reply_json(req, 200, json_pack("{s:s}", "deleted", name));
+		} else if (strcmp(action, "policy") == 0 && m == EVHTTP_REQ_PUT) {
+			apply_policy(d, req, a);
 		} else if (strcmp(action, "logs") == 0 && m == EVHTTP_REQ_GET) {
 			struct evkeyvalq q = {0};
 			if (query)
