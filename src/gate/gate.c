@@ -687,6 +687,34 @@ int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *
 void gate_set_policy(struct gate *g, const struct policy *p)
 {
 	g->policy = p;
+	/* what the new rules no longer allow is cut now, open tunnels and
+	 * kept-alive upstreams included (revocation must not wait for the
+	 * agent to hang up); intercepted ones keep being decided request by
+	 * request, so only their host is asked about here */
+	for (struct gconn *c = g->conns, *next; c; c = next) {
+		next = c->next;
+		if (!c->u || !c->opened || !c->up_host[0])
+			continue;
+		struct pc_egress_decision d;
+		policy_egress_decide(p, c->up_host, c->up_port, NULL, NULL, &d);
+		if (d.verdict != PC_EGRESS_DENY || (d.l7_unseen && c->intercept))
+			continue;
+		char reason[1100];
+		snprintf(reason, sizeof(reason),
+			 "egress denied: open connection to %s:%u closed: the reloaded policy no "
+			 "longer allows it (%.400s)",
+			 c->up_host, c->up_port, d.reason);
+		if (c->phase == PH_HEAD) {
+			/* between requests: the upstream goes, the agent's
+			 * connection stays and its next request is decided anew */
+			upstream_release(c);
+			continue;
+		}
+		snprintf(c->host, sizeof(c->host), "%s", c->up_host);
+		c->port = c->up_port;
+		gate_record(c, AUDIT_DENY, "revoked", d.rule_at, reason);
+		gconn_free(c);
+	}
 }
 
 void gate_shutdown(struct gate *g)

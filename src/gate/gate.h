@@ -56,8 +56,10 @@ int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *
  * The gate owns fd from here on, also on failure. */
 int gate_add_listener(struct gate *g, enum gate_listener_kind kind, int fd, uint16_t port,
 		      struct pc_error *err);
-/* Decide with p from the next request and the next connection on; p must
- * outlive the gate (connections in flight may still name its rules). */
+/* Decide with p from the next request and the next connection on; open
+ * connections p no longer allows are closed now (each recorded as
+ * "revoked"). p must outlive the gate (connections in flight may still
+ * name its rules). */
 void gate_set_policy(struct gate *g, const struct policy *p);
 /* Stop everything now: close every connection (each gets its close
  * record) and the listeners. */

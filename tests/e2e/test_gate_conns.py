@@ -411,6 +411,48 @@ def test_reload_applies_to_the_next_request_on_an_open_connection(gate):
     assert k2["rule"] == "no rule allows it"
 
 
+def test_reload_closes_an_open_tunnel_it_no_longer_allows(gate):
+    """Revocation does not wait for the agent to hang up: a CONNECT tunnel
+    to a destination the reloaded policy drops is closed at once, and the
+    record says so."""
+    pol = gate.policy(LOCAL)
+    proj = gate.ident.proj
+    p = gate.popen(pol, py(f"""
+        import os
+        s = socket.create_connection(("127.0.0.1", 3128), timeout=20)
+        s.sendall(b"CONNECT 127.0.0.1:{gate.echo} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+        head = s.recv(4096)
+        s.sendall(b"ping\\n")
+        out(head.split(b"\\r\\n")[0].decode(), s.recv(100).decode())
+        open("ready", "w").close()
+        got = b""
+        try:
+            while True:
+                b = s.recv(100)
+                if not b:
+                    break
+                got += b
+        except OSError as e:
+            got += str(e).encode()
+        out("after", got.decode())
+        """))
+    try:
+        wait_for(lambda: (proj / "ready").exists(), "the open tunnel")
+        web_only = "allow_private: [127.0.0.1/32]\nallow:\n  - host: 127.0.0.1\n    ports: [{web}]\n"
+        os.rename(gate.policy(web_only, "new.yaml"), pol)
+        p.send_signal(signal.SIGHUP)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    got = [json.loads(line) for line in out.splitlines()]
+    assert got == [["HTTP/1.1 200 Connection established", "echo:ping\n"], ["after", ""]], \
+        out + err
+    rec = gate.one(decision="deny", why="revoked")
+    assert rec["port"] == gate.echo and "no longer allows it" in rec["reason"], rec
+
+
 def test_reload_dropping_allow_private_applies_to_an_open_connection(gate):
     rules = "allow:\n  - host: 127.0.0.1\n    ports: [{other}]\n"
     k1, k2 = reload_between_two_requests(gate, "allow_private: [127.0.0.1/32]\n" + rules, rules)
