@@ -1,6 +1,7 @@
 /* One agent's lifecycle: its `pincer run` child started, watched by pidfd,
  * restarted by its policy with backoff, parked when it loops, stopped. */
 #include "daemon/internal.h"
+#include "policy/policy.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -120,6 +121,42 @@ static char *agent_dir(const struct agent *a)
 	return pc_xasprintf("%s/agents/%s", a->d->state_dir, a->name);
 }
 
+int agent_write_policy(struct agent *a, bool reload, struct pc_error *err)
+{
+	_cleanup_free_ char *dir = agent_dir(a);
+	int r = pc_mkdir_p(dir, 0700, err);
+	if (r < 0)
+		return r;
+	_cleanup_buf_ struct pc_buf b = {0};
+	const char *text = a->policy;
+	if (a->revoked) {
+		/* the same policy with no way out: the effective policy, its
+		 * egress allow rules left out */
+		struct policy *p = NULL;
+		_cleanup_free_ char *label = pc_xasprintf("<policy of agent %s>", a->name);
+		r = policy_load_string(a->policy, strlen(a->policy), label, &p, err);
+		if (r < 0)
+			return r;
+		size_t n = p->net.n_allow;
+		p->net.n_allow = 0;
+		pc_buf_puts(&b, "# network revoked by the daemon: no egress allow rules\n");
+		policy_emit_yaml(p, &b);
+		pc_buf_append(&b, "", 0);
+		p->net.n_allow = n;
+		policy_free(p);
+		text = b.data;
+	}
+	_cleanup_free_ char *policy = pc_xasprintf("%s/policy.yaml", dir);
+	_cleanup_free_ char *tmp = pc_xasprintf("%s/.policy.yaml.new", dir);
+	_cleanup_close_ int pfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (pfd < 0 || pc_write_all(pfd, text, strlen(text)) < 0 || fsync(pfd) < 0 ||
+	    rename(tmp, policy) < 0)
+		return pc_error_errno(err, -errno, "agent %s: write %s", a->name, policy);
+	if (reload && a->pid && kill(a->pid, SIGHUP) < 0)
+		return pc_error_errno(err, -errno, "agent %s: tell its run", a->name);
+	return 0;
+}
+
 int agent_start(struct agent *a, struct pc_error *err)
 {
 	if (a->pid)
@@ -127,16 +164,11 @@ int agent_start(struct agent *a, struct pc_error *err)
 	struct daemon *d = a->d;
 	if (a->ev_timer)
 		event_del(a->ev_timer);
-	_cleanup_free_ char *dir = agent_dir(a);
-	int r = pc_mkdir_p(dir, 0700, err);
+	int r = agent_write_policy(a, false, err);
 	if (r < 0)
 		return r;
+	_cleanup_free_ char *dir = agent_dir(a);
 	_cleanup_free_ char *policy = pc_xasprintf("%s/policy.yaml", dir);
-	_cleanup_free_ char *tmp = pc_xasprintf("%s/.policy.yaml.new", dir);
-	_cleanup_close_ int pfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (pfd < 0 || pc_write_all(pfd, a->policy, strlen(a->policy)) < 0 || fsync(pfd) < 0 ||
-	    rename(tmp, policy) < 0)
-		return pc_error_errno(err, -errno, "agent %s: write %s", a->name, policy);
 	_cleanup_free_ char *logpath = pc_xasprintf("%s/log", dir);
 	_cleanup_close_ int logfd =
 		open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -93,6 +93,7 @@ static json_t *agent_json(const struct agent *a)
 			      agent_state_name(a->state), "restarts", (json_int_t)a->restarts,
 			      "created", a->created);
 	json_object_set_new(j, "pid", a->pid ? json_integer(a->pid) : json_null());
+	json_object_set_new(j, "network_revoked", json_boolean(a->revoked));
 	json_object_set_new(j, "started", a->started[0] ? json_string(a->started) : json_null());
 	json_object_set_new(j, "failed_reason",
 			    a->failed_reason ? json_string(a->failed_reason) : json_null());
@@ -380,19 +381,37 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 		return;
 	}
 	bool reloaded = false;
-	if (a->pid && json_array_size(changed)) {
-		_cleanup_free_ char *path = pc_xasprintf("%s/agents/%s/policy.yaml", d->state_dir,
-							 a->name);
-		_cleanup_free_ char *tmp = pc_xasprintf("%s.new", path);
-		_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0 && pc_write_all(fd, a->policy, strlen(a->policy)) == 0 &&
-		    fsync(fd) == 0 && rename(tmp, path) == 0)
-			reloaded = kill(a->pid, SIGHUP) == 0; /* pincer run re-reads it */
-	}
+	if (a->pid && json_array_size(changed))
+		reloaded = agent_write_policy(a, true, &err) == 0; /* pincer run re-reads it */
 	json_t *out = json_pack("{s:s, s:o, s:b, s:b, s:s}", "agent", a->name, "changed", changed,
 				"reloaded", reloaded, "restart_needed", restart_needed && a->pid,
 				"policy_sha256", a->policy_sha256);
 	reply_json(req, 200, out);
+}
+
+/* ---- network revocation ------------------------------------------------- */
+
+static void set_network(struct daemon *d, struct evhttp_request *req, struct agent *a,
+		   const struct caller *c, bool on)
+{
+	struct pc_error err = {0};
+	a->revoked = on;
+	int r = state_save(d, a, &err);
+	if (r == 0)
+		r = agent_write_policy(a, true, &err); /* the run drops open tunnels at once */
+	if (r < 0) {
+		reply_error(req, 500, "%s", err.msg);
+		return;
+	}
+	char reason[300];
+	snprintf(reason, sizeof(reason), "network of agent %s %s by %s", a->name,
+		 on ? "revoked" : "restored", c->identity);
+	const struct audit_field f[] = {AUDIT_STR("identity", c->identity),
+					AUDIT_NUM("uid", c->uid)};
+	if (audit_write(d->log, AUDIT_POLICY, a->name, "-", on ? AUDIT_DENY : AUDIT_ALLOW,
+			reason, f, PC_ARRAY_SIZE(f), &err) < 0)
+		pc_warn("audit: %s", err.msg);
+	reply_json(req, 200, agent_json(a));
 }
 
 /* ---- metrics ------------------------------------------------------------ */
@@ -470,7 +489,7 @@ static void route(struct evhttp_request *req, void *arg)
 		} else {
 			reply_error(req, 405, "GET or POST /v1/agents");
 		}
-	} else if (sscanf(path, "/v1/agents/%65[a-z0-9-]/%15[a-z]", name, action) >= 1 &&
+	} else if (sscanf(path, "/v1/agents/%65[a-z0-9-]/%15[a-z-]", name, action) >= 1 &&
 		   strlen(name) <= DAEMON_NAME_MAX &&
 		   strlen(path) == strlen("/v1/agents/") + strlen(name) +
 					   (action[0] ? strlen(action) + 1 : 0)) {
@@ -489,6 +508,9 @@ static void route(struct evhttp_request *req, void *arg)
 				reply_json(req, 200, json_pack("{s:s}", "deleted", name));
 		} else if (strcmp(action, "policy") == 0 && m == EVHTTP_REQ_PUT) {
 			apply_policy(d, req, a);
+		} else if (m == EVHTTP_REQ_POST && (strcmp(action, "revoke-network") == 0 ||
+						    strcmp(action, "restore-network") == 0)) {
+			set_network(d, req, a, &c, strcmp(action, "revoke-network") == 0);
 		} else if (strcmp(action, "logs") == 0 && m == EVHTTP_REQ_GET) {
 			struct evkeyvalq q = {0};
 			if (query)

@@ -32,6 +32,7 @@ struct agent {
 	uint64_t pid_start; /* the process's start time (/proc/PID/stat), to re-adopt it */
 	int pidfd;  /* -1 when none */
 	bool adopted; /* started by an earlier daemon: its exit status is not ours */
+	bool revoked; /* network revoked: its runs get the policy without egress rules */
 	unsigned restarts;
 	bool has_exit;
 	int exit_code, exit_signal;
@@ -88,6 +89,9 @@ int agent_start(struct agent *a, struct pc_error *err);
  * same process: pid and start time match), else forget it. true: adopted. */
 bool agent_adopt(struct agent *a);
 void agent_stop(struct agent *a);
+/* Write the policy the agent's run reads (without egress rules while its
+ * network is revoked); with reload, tell the running one (SIGHUP). */
+int agent_write_policy(struct agent *a, bool reload, struct pc_error *err);
 /* Remove from d (stopped first) and from the state; a is freed. */
 int agent_remove(struct agent *a, struct pc_error *err);
 const char *agent_state_name(enum agent_state s);

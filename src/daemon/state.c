@@ -28,7 +28,8 @@ int state_open(struct daemon *d, struct pc_error *err)
 		" policy_sha256 TEXT NOT NULL, command TEXT NOT NULL, restart TEXT NOT NULL,"
 		" want INTEGER NOT NULL, state TEXT NOT NULL, restarts INTEGER NOT NULL,"
 		" last_exit TEXT, failed_reason TEXT, created TEXT NOT NULL, started TEXT,"
-		" pid INTEGER NOT NULL DEFAULT 0, pid_start INTEGER NOT NULL DEFAULT 0);";
+		" pid INTEGER NOT NULL DEFAULT 0, pid_start INTEGER NOT NULL DEFAULT 0,"
+		" revoked INTEGER NOT NULL DEFAULT 0);";
 	char *msg = NULL;
 	if (sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
 		int r = pc_error(err, -EIO, "state %s: %s", path, msg ? msg : "?");
@@ -68,7 +69,7 @@ int state_load(struct daemon *d, struct pc_error *err)
 	if (sqlite3_prepare_v2(d->db,
 			       "SELECT name, user, policy, policy_sha256, command, restart, want,"
 			       " state, restarts, last_exit, failed_reason, created, started,"
-			       " pid, pid_start FROM agents ORDER BY name",
+			       " pid, pid_start, revoked FROM agents ORDER BY name",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_error(d, err, "read");
 	int rc;
@@ -108,6 +109,7 @@ int state_load(struct daemon *d, struct pc_error *err)
 		snprintf(a->started, sizeof(a->started), "%s", col(s, 12) ? col(s, 12) : "");
 		a->pid = (pid_t)sqlite3_column_int64(s, 13);
 		a->pid_start = (uint64_t)sqlite3_column_int64(s, 14);
+		a->revoked = sqlite3_column_int(s, 15) != 0;
 		d->agents = pc_xrealloc(d->agents, (d->n_agents + 1) * sizeof(*d->agents));
 		d->agents[d->n_agents++] = a;
 	}
@@ -121,8 +123,8 @@ int state_save(struct daemon *d, const struct agent *a, struct pc_error *err)
 	if (sqlite3_prepare_v2(d->db,
 			       "INSERT OR REPLACE INTO agents (name, user, policy, policy_sha256,"
 			       " command, restart, want, state, restarts, last_exit, failed_reason,"
-			       " created, started, pid, pid_start)"
-			       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			       " created, started, pid, pid_start, revoked)"
+			       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_error(d, err, "write");
 	_cleanup_free_ char *exit_json = NULL;
@@ -156,6 +158,7 @@ int state_save(struct daemon *d, const struct agent *a, struct pc_error *err)
 		sqlite3_bind_null(s, 13);
 	sqlite3_bind_int64(s, 14, a->pid);
 	sqlite3_bind_int64(s, 15, (sqlite3_int64)a->pid_start);
+	sqlite3_bind_int(s, 16, a->revoked);
 	int rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0 : db_error(d, err, "write");
