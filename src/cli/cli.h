@@ -20,6 +20,29 @@ int cmd_run(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_vault(int argc, char **argv);
+int cmd_agent(int argc, char **argv);  /* cmd_agent.c: the daemon's client */
+int cmd_daemon(int argc, char **argv); /* main.c: runs pincer-daemon */
 
 /* Print "pincer: <msg>" for an error that travelled up. */
 void cli_print_error(const struct pc_error *err);
+
+/* api_client.c: one request to the daemon's API over its unix socket
+ * (daemon.h). */
+struct api_request {
+	const char *socket;
+	const char *method, *path; /* "GET", "/v1/agents" */
+	const char *body;	   /* JSON, or NULL */
+	int stream_fd;		   /* >= 0: a 2xx answer's body is written here as
+				    * it arrives instead of kept in the reply */
+	bool follow;		   /* no read timeout: the answer lasts */
+};
+
+struct api_reply {
+	int status;	    /* the HTTP status */
+	struct pc_buf body; /* NUL-terminated (empty when streamed) */
+};
+
+/* Send rq and read the whole answer. Returns 0 with any HTTP status, or a
+ * negative errno when no answer came: the daemon not reachable ("no daemon
+ * at SOCKET: ..."), a 30 s timeout, a broken answer. */
+int api_call(const struct api_request *rq, struct api_reply *rep, struct pc_error *err);

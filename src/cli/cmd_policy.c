@@ -1,10 +1,13 @@
 /* pincer policy: check a policy file and print the effective policy;
- * suggest allow entries from the egress denials in an audit log. */
+ * suggest allow entries from the egress denials in an audit log; apply a
+ * new policy to a daemon's agent. */
 #include "cli/cli.h"
 #include "audit/audit.h"
+#include "daemon/daemon.h"
 #include "policy/policy.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <limits.h>
 #include <string.h>
 
@@ -13,19 +16,24 @@ static void usage_policy(FILE *out)
 	fprintf(out,
 		"usage: pincer policy check [-q] [FILE]\n"
 		"       pincer policy check --default\n"
-		"       pincer policy suggest AUDITFILE [--run RUNID] [--agent NAME]\n\n"
+		"       pincer policy suggest AUDITFILE [--run RUNID] [--agent NAME]\n"
+		"       pincer policy apply AGENT FILE [--socket PATH]\n\n"
 		"A policy file says what an agent's sandbox may see and reach: folders, hosts,\n"
 		"credentials, approvals and limits (YAML, version 1).\n\n"
 		"subcommands:\n"
 		"  check    validate a policy and print the effective policy (every default\n"
 		"           filled in) as YAML; exit 0 when valid, 2 when not\n"
 		"  suggest  turn the egress denials in an audit log into the allow entries\n"
-		"           that would admit them, for you to review and paste\n\n"
+		"           that would admit them, for you to review and paste\n"
+		"  apply    give a daemon's agent a new policy: checked, the changed sections\n"
+		"           named, egress rules taken by the running sandbox at once; the\n"
+		"           rest (filesystem, limits...) at its next start, as it says\n\n"
 		"examples:\n"
 		"  pincer policy check examples/policies/coder.yaml\n"
 		"  pincer policy check --default      # what 'pincer run' uses without --policy\n"
 		"  pincer policy check -q my.yaml && pincer run -p my.yaml -- ./agent\n"
-		"  pincer policy suggest ~/.local/state/pincer/audit.jsonl --run 3f2a91c0\n\n"
+		"  pincer policy suggest ~/.local/state/pincer/audit.jsonl --run 3f2a91c0\n"
+		"  pincer policy apply crm-bot crm.yaml\n\n"
 		"Run 'pincer policy check --help' or 'pincer policy suggest --help' for their\n"
 		"options.\n");
 }
@@ -335,6 +343,85 @@ static int policy_suggest(int argc, char **argv)
 	return PC_EXIT_OK;
 }
 
+/* `pincer policy apply AGENT FILE`: PUT /v1/agents/AGENT/policy. */
+static int policy_apply(int argc, char **argv)
+{
+	const char *socket_opt = NULL, *args[2] = {NULL, NULL};
+	size_t n = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+			socket_opt = argv[++i];
+		else if (strncmp(argv[i], "--socket=", 9) == 0)
+			socket_opt = argv[i] + 9;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage_policy(stdout);
+			return PC_EXIT_OK;
+		} else if (argv[i][0] != '-' && n < 2)
+			args[n++] = argv[i];
+		else {
+			fprintf(stderr, "pincer: policy apply: unexpected '%s'\n\n", argv[i]);
+			usage_policy(stderr);
+			return PC_EXIT_USAGE;
+		}
+	}
+	if (n != 2) {
+		fprintf(stderr, "pincer: policy apply: needs AGENT and FILE\n\n");
+		usage_policy(stderr);
+		return PC_EXIT_USAGE;
+	}
+	struct pc_error err = {0};
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	if (pc_read_file(args[1], 1 << 20, &text, &len, &err) < 0) {
+		cli_print_error(&err);
+		return PC_EXIT_USAGE;
+	}
+	json_t *body = json_pack("{s:s%}", "policy", text, len);
+	if (!body) {
+		fprintf(stderr, "pincer: policy apply: %s is not UTF-8 text\n", args[1]);
+		return PC_EXIT_USAGE;
+	}
+	_cleanup_free_ char *json = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	_cleanup_free_ char *sock = socket_opt ? pc_xstrdup(socket_opt) : daemon_default_socket();
+	_cleanup_free_ char *path = pc_xasprintf("/v1/agents/%s/policy", args[0]);
+	struct api_request rq = {.socket = sock, .method = "PUT", .path = path, .body = json,
+				 .stream_fd = -1};
+	struct api_reply rep = {0};
+	int r = api_call(&rq, &rep, &err);
+	if (r < 0) {
+		cli_print_error(&err);
+		pc_buf_free(&rep.body);
+		return PC_EXIT_SETUP;
+	}
+	json_t *j = json_loads(rep.body.data ? rep.body.data : "", 0, NULL);
+	pc_buf_free(&rep.body);
+	if (rep.status != 200) {
+		const char *e = json_string_value(json_object_get(j, "error"));
+		fprintf(stderr, "pincer: %s\n", e ? e : "the daemon refused");
+		json_decref(j);
+		return PC_EXIT_FAIL;
+	}
+	json_t *changed = json_object_get(j, "changed");
+	printf("%s: ", args[0]);
+	if (!json_array_size(changed)) {
+		printf("no change\n");
+	} else {
+		printf("changed:");
+		size_t i;
+		json_t *v;
+		json_array_foreach(changed, i, v) printf(" %s", json_string_value(v));
+		printf("%s%s\n",
+		       json_is_true(json_object_get(j, "reloaded")) ? "; egress rules reloaded now"
+								    : "",
+		       json_is_true(json_object_get(j, "restart_needed"))
+			       ? "; the rest applies at its next start (pincer agent restart)"
+			       : "");
+	}
+	json_decref(j);
+	return PC_EXIT_OK;
+}
+
 int cmd_policy(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -350,6 +437,8 @@ int cmd_policy(int argc, char **argv)
 		return policy_check(argc - 1, argv + 1);
 	if (strcmp(sub, "suggest") == 0)
 		return policy_suggest(argc - 1, argv + 1);
+	if (strcmp(sub, "apply") == 0)
+		return policy_apply(argc - 1, argv + 1);
 	fprintf(stderr, "pincer: policy: unknown subcommand '%s'\n\n", sub);
 	usage_policy(stderr);
 	return PC_EXIT_USAGE;

@@ -14,6 +14,8 @@ static const struct command {
 	{"policy", cmd_policy, "check a policy file and print the effective policy"},
 	{"audit", cmd_audit, "verify or read the audit log"},
 	{"vault", run_vault, "keep the secrets the gate adds to an agent's requests"},
+	{"daemon", cmd_daemon, "keep many agents running, one sandbox each"},
+	{"agent", cmd_agent, "create, list, start, stop and read agents of the daemon"},
 };
 
 static void usage(FILE *out)
@@ -25,37 +27,60 @@ static void usage(FILE *out)
 		     "commands:\n");
 	for (size_t i = 0; i < PC_ARRAY_SIZE(commands); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out, "\n"
-		     "examples:\n"
-		     "  pincer run -- python3 job.py            # default policy: no network,\n"
-		     "                                          # this folder read-write\n"
-		     "  pincer run -p examples/policies/offline.yaml -- bash\n"
-		     "  pincer policy check my-agent.yaml\n"
-		     "  pincer audit verify\n\n"
-		     "Run 'pincer COMMAND --help' for a command's options.\n");
+	fprintf(out,
+		"\n"
+		"examples:\n"
+		"  pincer run -- python3 job.py            # default policy: no network,\n"
+		"                                          # this folder read-write\n"
+		"  pincer run -p examples/policies/offline.yaml -- bash\n"
+		"  pincer policy check my-agent.yaml\n"
+		"  pincer audit verify\n"
+		"  pincer daemon &                         # then, as an admin:\n"
+		"  pincer agent create bot --policy bot.yaml --user alice -- python3 /srv/bot.py\n"
+		"  pincer agent ls\n\n"
+		"Run 'pincer COMMAND --help' for a command's options.\n");
+}
+
+/* Replace this process with the program `prog` beside pincer (argv as is:
+ * argv[0] is the command's name). Returns only on failure; why says why
+ * the command is a program of its own. */
+static int exec_sibling(const char *cmd, const char *prog, const char *why, char **argv)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0) {
+		fprintf(stderr, "pincer: %s: cannot find pincer's own folder: %s\n", cmd,
+			strerror(errno));
+		return PC_EXIT_SETUP;
+	}
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	_cleanup_free_ char *path =
+		pc_xasprintf("%.*s/%s", slash ? (int)(slash - self) : 1, slash ? self : ".", prog);
+	execv(path, argv);
+	fprintf(stderr, "pincer: %s: cannot run %s: %s (%s; install it beside pincer)\n", cmd, path,
+		strerror(errno), why);
+	return PC_EXIT_SETUP;
 }
 
 /* `pincer vault ...`: the vault's program, beside this one. */
 static int run_vault(int argc, char **argv)
 {
 	(void)argc;
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0) {
-		fprintf(stderr, "pincer: vault: cannot find pincer's own folder: %s\n",
-			strerror(errno));
-		return PC_EXIT_SETUP;
-	}
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	_cleanup_free_ char *prog = pc_xasprintf(
-		"%.*s/pincer-vault", slash ? (int)(slash - self) : 1, slash ? self : ".");
-	execv(prog, argv);
-	fprintf(stderr,
-		"pincer: vault: cannot run %s: %s (the vault's commands are a program of their "
-		"own, so that 'pincer run' never loads libcrypto; install it beside pincer)\n",
-		prog, strerror(errno));
-	return PC_EXIT_SETUP;
+	return exec_sibling("vault", "pincer-vault",
+			    "the vault's commands are a program of their own, so that "
+			    "'pincer run' never loads libcrypto",
+			    argv);
+}
+
+/* `pincer daemon ...`: the daemon's program, beside this one. */
+int cmd_daemon(int argc, char **argv)
+{
+	(void)argc;
+	return exec_sibling("daemon", "pincer-daemon",
+			    "the daemon is a program of its own, so that 'pincer run' never "
+			    "loads SQLite",
+			    argv);
 }
 
 int main(int argc, char **argv)

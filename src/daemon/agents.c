@@ -300,7 +300,7 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 	}
 	/* backoff: 1 s doubling to 60 s, back to 1 s after a minute's run */
 	if (!a->backoff_ms || now - a->started_ns > DAEMON_LOOP_WINDOW_S * 1000000000ULL)
-		a->backoff_ms = DAEMON_BACKOFF_FIRST_MS;
+		a->backoff_ms = a->d->cfg.backoff_ms;
 	else if ((a->backoff_ms *= 2) > DAEMON_BACKOFF_MAX_MS)
 		a->backoff_ms = DAEMON_BACKOFF_MAX_MS;
 	a->state = AG_BACKOFF;

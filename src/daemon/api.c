@@ -67,7 +67,7 @@ _printf_(3, 4) static void reply_error(struct evhttp_request *req, int code, con
 
 /* A refusal is an audit record too. */
 static void forbidden(struct daemon *d, struct evhttp_request *req, const struct caller *c,
-		      const char *what)
+		      const char *what, const char *agent)
 {
 	char reason[400];
 	snprintf(reason, sizeof(reason), "api: %s refused to %s (uid %u)", c->identity, what,
@@ -76,7 +76,7 @@ static void forbidden(struct daemon *d, struct evhttp_request *req, const struct
 	const struct audit_field f[] = {AUDIT_STR("identity", c->identity),
 					AUDIT_NUM("uid", c->uid),
 					AUDIT_STR("path", evhttp_request_get_uri(req))};
-	if (audit_write(d->log, AUDIT_API, c->identity, "-", AUDIT_DENY, reason, f,
+	if (audit_write(d->log, AUDIT_API, agent ? agent : "-", "-", AUDIT_DENY, reason, f,
 			PC_ARRAY_SIZE(f), &err) < 0)
 		pc_warn("audit: %s", err.msg);
 	reply_error(req, 403, "%s may not %s (admins: the daemon's config)", c->identity, what);
@@ -129,7 +129,7 @@ static bool valid_identity(const char *s)
 static void create(struct daemon *d, struct evhttp_request *req, const struct caller *c)
 {
 	if (!c->admin) {
-		forbidden(d, req, c, "create agents");
+		forbidden(d, req, c, "create agents", NULL);
 		return;
 	}
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -501,7 +501,7 @@ static void route(struct evhttp_request *req, void *arg)
 		} else if (!action[0] && m == EVHTTP_REQ_DELETE) {
 			struct pc_error err = {0};
 			if (!c.admin)
-				forbidden(d, req, &c, "delete agents");
+				forbidden(d, req, &c, "delete agents", name);
 			else if (agent_remove(a, &err) < 0)
 				reply_error(req, 500, "%s", err.msg);
 			else

@@ -3,6 +3,7 @@
  *
  *   admins: [root, alice]
  *   users: {1001: alice, 1002: bob}
+ *   backoff: 1s          # the first wait before a restart (doubles to 60 s)
  *
  * Unknown keys and wrong shapes are errors naming the line. A missing file
  * is the defaults: the daemon's own user is the one admin, every uid is
@@ -130,8 +131,16 @@ int daemon_config_load(const char *file, struct daemon_config *cfg, struct pc_er
 				r = parse_admins(&c, cfg);
 			else if (strcmp(key, "users") == 0)
 				r = parse_users(&c, cfg);
-			else
-				r = bad(&c, "unknown key (admins, users)");
+			else if (strcmp(key, "backoff") == 0) {
+				uint64_t ms = 0;
+				if ((r = next(&c)) == 0 &&
+				    (c.ev.type != YAML_SCALAR_EVENT ||
+				     pc_parse_duration((const char *)c.ev.data.scalar.value, &ms) < 0 ||
+				     ms < 10 || ms > DAEMON_BACKOFF_MAX_MS))
+					r = bad(&c, "backoff: a duration from 10ms to 60s, e.g. 1s");
+				cfg->backoff_ms = (unsigned)ms;
+			} else
+				r = bad(&c, "unknown key (admins, users, backoff)");
 			if (r < 0)
 				break;
 		}
@@ -142,6 +151,8 @@ int daemon_config_load(const char *file, struct daemon_config *cfg, struct pc_er
 			return r;
 		}
 	}
+	if (!cfg->backoff_ms)
+		cfg->backoff_ms = DAEMON_BACKOFF_FIRST_MS;
 	if (!cfg->admins) {
 		_cleanup_free_ char *me = daemon_identity(NULL, geteuid());
 		pc_strv_push(&cfg->admins, me);

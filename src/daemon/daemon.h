@@ -20,6 +20,7 @@
  *                                     # (default: the daemon's own user)
  *             users: {1001: alice}    # peer uid -> identity (default:
  *                                     # the uid's user name)
+ *             backoff: 1s             # first wait before a restart
  *   audit   the daemon's audit log (--audit FILE, else the default of
  *           `pincer run`): every agent's run records, plus "api" records
  *           for refused acts.
@@ -68,13 +69,23 @@
  *         "failed_reason": null or "crash loop: 5 exits within 60 s",
  *         "created": "ISO-8601", "started": "ISO-8601" or null}
  *
- * Lifecycle: each running agent is one `pincer run` child (its own gate
- * and sandbox; stdin /dev/null, stdout and stderr to its log) watched by
- * pidfd. When it exits: "never" -> stopped; "on-failure" and a clean exit
- * (0) -> stopped; otherwise backoff (1 s, doubling to 60 s, reset after
- * 60 s of running) then started again; 5 exits within 60 s -> failed
- * with the reason (parked until started again). Every transition is
- * committed to state.db before it is answered.
+ * Lifecycle: each running agent is one `pincer run --survive-parent`
+ * child (its own gate and sandbox; started in /, stdin /dev/null, stdout
+ * and stderr to its log) watched by pidfd. When it exits: "never" ->
+ * stopped; "on-failure" and a clean exit (0) -> stopped; otherwise
+ * backoff (the config's backoff, 1 s by default, doubling to 60 s, reset
+ * after 60 s of running) then started again; 5 exits within 60 s ->
+ * failed with the reason (parked until started again). Every transition
+ * is committed to state.db before it is answered. last_exit.code is the
+ * run's status (the agent's code, 128+N for signal N; -1 unknown: a run
+ * adopted from an earlier daemon). A stopped agent keeps its pid until
+ * its run has ended (3 s grace). A daemon killed leaves the runs going;
+ * the next one adopts them (same pid and start time).
+ *
+ * Also: GET /metrics (Prometheus text); PUT /v1/agents/NAME/policy
+ * {"policy": TEXT} -> {"changed": [sections], "reloaded": bool,
+ * "restart_needed": bool}; POST /v1/agents/NAME/revoke-network and
+ * /restore-network (the agent's user or an admin; audited).
  */
 #pragma once
 

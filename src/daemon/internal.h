@@ -52,6 +52,7 @@ struct daemon_config {
 	uid_t *uids; /* users: uid -> identity */
 	char **names;
 	size_t n_users;
+	unsigned backoff_ms; /* the first wait before a restart */
 };
 
 struct daemon {
