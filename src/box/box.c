@@ -4,6 +4,7 @@
 #include "sandbox/sandbox.h"
 #include "vault/vault.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <string.h>
@@ -268,5 +269,14 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	if (audit_write(log, AUDIT_RUN_END, agent, run, AUDIT_NONE, reason, end_fields,
 			PC_ARRAY_SIZE(end_fields), &aerr) < 0)
 		pc_warn("audit: %s", aerr.msg);
+	if (bc->status_file) {
+		char line[96];
+		int n = snprintf(line, sizeof(line), "{\"exit\":%d,\"signal\":%d,\"oom\":%s}\n",
+				 *status, ex.signaled ? ex.code : 0, ex.oom ? "true" : "false");
+		_cleanup_close_ int fd = open(bc->status_file,
+					      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 || pc_write_all(fd, line, (size_t)n) < 0)
+			pc_warn("status file %s: %s", bc->status_file, strerror(errno));
+	}
 	return r;
 }

@@ -18,6 +18,9 @@ struct box_config {
 	bool watch;		 /* and whenever it changes */
 	bool die_with_parent;	 /* the parent of pincer dies: so does the box */
 	const char *identity;	 /* whose secrets credentials use; NULL: the caller's */
+	/* At the end, one JSON line here: {"exit":N,"signal":N,"oom":bool}
+	 * (the daemon tells an OOM kill from a crash by it); NULL: none */
+	const char *status_file;
 };
 
 /* The environment the agent gets: a clean base (PATH, HOME, USER, LANG,

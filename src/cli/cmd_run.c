@@ -35,6 +35,7 @@ static void usage(FILE *out)
 		"  -q, --quiet         no summary on stderr (e.g. of what the gate denied)\n"
 		"      --survive-parent  keep running when pincer's parent dies (the daemon\n"
 		"                      uses it, and adopts the run again when it restarts)\n"
+		"      --status-file F  at the end, write {\"exit\":N,\"signal\":N,\"oom\":B} to F\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"The agent reaches the network only through the gate: HTTP_PROXY and\n"
@@ -101,9 +102,11 @@ int cmd_run(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},	  {"watch", no_argument, NULL, 'w'},
 		{"as", required_argument, NULL, 'I'},
 		{"survive-parent", no_argument, NULL, 'K'},
+		{"status-file", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
 	const char *policy_file = NULL, *audit_file = NULL, *agent = "-", *identity = NULL;
+	const char *status_file = NULL;
 	_cleanup_strv_ char **setenv = NULL;
 	bool quiet = false, watch = false, survive = false;
 	int c;
@@ -132,6 +135,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'K':
 			survive = true;
+			break;
+		case 'F':
+			status_file = optarg;
 			break;
 		case 'I':
 			if (!vault_valid_identity(optarg)) {
@@ -204,6 +210,7 @@ int cmd_run(int argc, char **argv)
 		.audit_path = audit_file,
 		.agent = agent,
 		.identity = identity,
+		.status_file = status_file,
 		.quiet = quiet,
 		.watch = watch,
 		.policy_file = policy_file,

@@ -180,6 +180,10 @@ int agent_start(struct agent *a, struct pc_error *err)
 	pc_strv_push(&argv, "run");
 	pc_strv_push(&argv, "--quiet");
 	pc_strv_push(&argv, "--survive-parent"); /* a daemon restart adopts it */
+	_cleanup_free_ char *status = pc_xasprintf("%s/status", dir);
+	unlink(status);
+	pc_strv_push(&argv, "--status-file"); /* tells an OOM kill from a crash */
+	pc_strv_push(&argv, status);
 	pc_strv_push(&argv, "--agent");
 	pc_strv_push(&argv, a->name);
 	pc_strv_push(&argv, "--as");
@@ -274,7 +278,20 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 	a->adopted = false;
 	a->exit_code = code;
 	a->exit_signal = code > 128 && code < 128 + 65 ? code - 128 : 0;
+	/* the run's own word on how the agent ended (an adopted one's too) */
+	_cleanup_free_ char *dir = agent_dir(a);
+	_cleanup_free_ char *status = pc_xasprintf("%s/status", dir), *text = NULL;
+	struct pc_error ignored = {0};
+	size_t len = 0;
 	a->exit_oom = false;
+	if (pc_read_file(status, 256, &text, &len, &ignored) == 0) {
+		int ex = 0, sig = 0;
+		if (sscanf(text, "{\"exit\":%d,\"signal\":%d", &ex, &sig) == 2) {
+			a->exit_code = code = ex;
+			a->exit_signal = sig;
+		}
+		a->exit_oom = strstr(text, "\"oom\":true") != NULL;
+	}
 	daemon_now_iso(a->exit_at);
 	uint64_t now = pc_now_ns();
 	if (!a->want || a->stopping) {
@@ -282,7 +299,25 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 		save(a);
 		return;
 	}
-	if (a->restart == RS_NEVER || (a->restart == RS_ON_FAILURE && code == 0)) {
+	/* out of memory: the policy's on_oom says; restart is a clean new
+	 * copy (every start is a fresh sandbox: new scratch, new processes) */
+	bool oom_restart = false;
+	if (a->exit_oom) {
+		struct policy *p = NULL;
+		struct pc_error perr = {0};
+		if (policy_load_string(a->policy, strlen(a->policy), a->name, &p, &perr) == 0) {
+			oom_restart = p->process.on_oom == PC_ON_OOM_RESTART;
+			policy_free(p);
+		}
+		if (!oom_restart) {
+			a->want = false;
+			a->state = AG_STOPPED;
+			save(a);
+			return;
+		}
+	}
+	if (!oom_restart &&
+	    (a->restart == RS_NEVER || (a->restart == RS_ON_FAILURE && code == 0))) {
 		a->want = false;
 		a->state = AG_STOPPED;
 		save(a);
@@ -298,8 +333,11 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 		save(a);
 		return;
 	}
-	/* backoff: 1 s doubling to 60 s, back to 1 s after a minute's run */
-	if (!a->backoff_ms || now - a->started_ns > DAEMON_LOOP_WINDOW_S * 1000000000ULL)
+	/* backoff: 1 s doubling to 60 s, back to 1 s after a minute's run;
+	 * an OOM restart goes at once */
+	if (oom_restart)
+		a->backoff_ms = 1;
+	else if (!a->backoff_ms || now - a->started_ns > DAEMON_LOOP_WINDOW_S * 1000000000ULL)
 		a->backoff_ms = a->d->cfg.backoff_ms;
 	else if ((a->backoff_ms *= 2) > DAEMON_BACKOFF_MAX_MS)
 		a->backoff_ms = DAEMON_BACKOFF_MAX_MS;
@@ -307,6 +345,8 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 	save(a);
 	struct timeval tv = {a->backoff_ms / 1000, (a->backoff_ms % 1000) * 1000};
 	evtimer_add(a->ev_timer, &tv);
+	if (oom_restart)
+		a->backoff_ms = 0; /* a crash after it starts its backoff afresh */
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)

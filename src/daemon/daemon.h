@@ -78,7 +78,10 @@
  * failed with the reason (parked until started again). Every transition
  * is committed to state.db before it is answered. last_exit.code is the
  * run's status (the agent's code, 128+N for signal N; -1 unknown: a run
- * adopted from an earlier daemon). A stopped agent keeps its pid until
+ * adopted from an earlier daemon). An agent killed for lack of memory
+ * (last_exit.oom, told by the run's --status-file) is started again at
+ * once when its policy says on_oom: restart (a clean copy: every start
+ * is a new sandbox), else stopped. A stopped agent keeps its pid until
  * its run has ended (3 s grace). A daemon killed leaves the runs going;
  * the next one adopts them (same pid and start time).
  *

@@ -897,3 +897,21 @@ def test_metrics_in_prometheus_text(host_daemon):
     assert 'pincer_agents{state="running"} 1' in text, text
     assert 'pincer_agents{state="stopped"} 1' in text, text
     assert 'pincer_agent_up{agent="m1"} 1' in text and 'pincer_agent_up{agent="m2"} 0' in text
+
+
+def test_oom_restarts_a_clean_copy_and_says_oom(daemon):
+    """An agent killed for lack of memory is restarted at once when its
+    policy says on_oom: restart, and its last exit says oom (root: the
+    memory cgroup; a user's run falls back to rlimits, which fail an
+    allocation instead of killing)."""
+    if daemon.ident.prefix:
+        pytest.skip("an OOM kill needs the memory cgroup (root on this machine)")
+    pol = daemon.ident.write("oom.yaml", "version: 1\nname: agent\n"
+                             f"filesystem:\n  read_write: [{daemon.ident.proj}]\n"
+                             "process:\n  limits: {memory: 64M}\n  on_oom: restart\n")
+    hog = ["/usr/bin/python3", "-c", "x = bytearray(512 << 20); print(len(x))"]
+    assert daemon.create("hog", *hog, policy=pol, restart="never").returncode == 0
+    a = wait_for(lambda: (x := daemon.show("hog"))["restarts"] >= 1 and x, 60, "an OOM restart")
+    assert a["last_exit"]["oom"] is True, a
+    assert any(x["type"] == "oom" and x["agent"] == "hog" for x in daemon.records())
+    daemon.cli("stop", "hog")
