@@ -16,6 +16,7 @@ static const struct command {
 	{"vault", run_vault, "keep the secrets the gate adds to an agent's requests"},
 	{"daemon", cmd_daemon, "keep many agents running, one sandbox each"},
 	{"agent", cmd_agent, "create, list, start, stop and read agents of the daemon"},
+	{"top", cmd_top, "the daemon's agents live: state, memory, CPU"},
 };
 
 static void usage(FILE *out)

@@ -439,6 +439,23 @@ static void metrics(struct daemon *d, struct evhttp_request *req, const struct c
 		if (may_see(c, d->agents[i]))
 			evbuffer_add_printf(b, "pincer_agent_up{agent=\"%s\"} %d\n",
 					    d->agents[i]->name, d->agents[i]->pid ? 1 : 0);
+	uint64_t *rss = pc_xcalloc(d->n_agents + 1, sizeof(*rss));
+	double *cpu = pc_xcalloc(d->n_agents + 1, sizeof(*cpu));
+	usage_collect(d, rss, cpu);
+	evbuffer_add_printf(b, "# HELP pincer_agent_memory_bytes Resident memory of the agent's run "
+			       "and sandbox.\n# TYPE pincer_agent_memory_bytes gauge\n");
+	for (size_t i = 0; i < d->n_agents; i++)
+		if (may_see(c, d->agents[i]))
+			evbuffer_add_printf(b, "pincer_agent_memory_bytes{agent=\"%s\"} %llu\n",
+					    d->agents[i]->name, (unsigned long long)rss[i]);
+	evbuffer_add_printf(b, "# HELP pincer_agent_cpu_seconds CPU time of the agent's run and "
+			       "sandbox now running.\n# TYPE pincer_agent_cpu_seconds gauge\n");
+	for (size_t i = 0; i < d->n_agents; i++)
+		if (may_see(c, d->agents[i]))
+			evbuffer_add_printf(b, "pincer_agent_cpu_seconds{agent=\"%s\"} %.2f\n",
+					    d->agents[i]->name, cpu[i]);
+	free(rss);
+	free(cpu);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", b);

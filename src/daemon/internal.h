@@ -100,6 +100,9 @@ const char *agent_restart_name(enum agent_restart r);
 int agent_restart_parse(const char *s, enum agent_restart *out);
 void daemon_now_iso(char out[32]);
 
+/* usage.c: memory (RSS) and CPU time of each agent (d->agents order) */
+void usage_collect(struct daemon *d, uint64_t *rss_bytes, double *cpu_seconds);
+
 /* api.c */
 int api_start(struct daemon *d, struct pc_error *err);
 void api_stop(struct daemon *d);

@@ -915,3 +915,18 @@ def test_oom_restarts_a_clean_copy_and_says_oom(daemon):
     assert a["last_exit"]["oom"] is True, a
     assert any(x["type"] == "oom" and x["agent"] == "hog" for x in daemon.records())
     daemon.cli("stop", "hog")
+
+
+def test_top_shows_each_agents_state_and_memory(daemon):
+    assert daemon.create("t1", *sh("sleep 300")).returncode == 0
+    assert daemon.create("t2", *sh("sleep 300"), start=False).returncode == 0
+    daemon.wait_state("t1", "running")
+    r = daemon.ident.pincer("top", "--once", "--socket", str(daemon.socket))
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
+    assert rows["t1"][2] == "running" and rows["t1"][4] != "-", r.stdout  # memory measured
+    assert rows["t2"][2] == "stopped" and rows["t2"][4] == "-", r.stdout
+    status, text = api_as(daemon.ident, daemon.socket, "GET", "/metrics")
+    mem = [line for line in str(text).splitlines()
+           if line.startswith('pincer_agent_memory_bytes{agent="t1"}')]
+    assert mem and int(mem[0].split()[1]) > 0, text
