@@ -193,6 +193,16 @@ static int api_connect(const struct api_request *rq, struct pc_error *err)
 		return pc_error(err, e, "no daemon at %s: %s (start one with 'pincer daemon')",
 				rq->socket, strerror(e));
 	}
+	/* only root's daemon or our own may hear our policies: a socket in a
+	 * folder someone else could write may have been swapped for theirs */
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+		return pc_error_errno(err, errno, "daemon at %s: who serves it", rq->socket);
+	if (cr.uid != 0 && cr.uid != geteuid())
+		return pc_error(err, EPERM,
+				"%s is served by uid %u, neither root nor you: not talking to it",
+				rq->socket, (unsigned)cr.uid);
 	return pc_steal_fd(&fd);
 }
 

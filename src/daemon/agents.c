@@ -105,6 +105,16 @@ static uint64_t start_time(pid_t pid, char comm[32])
 	return t;
 }
 
+int agent_signal(struct agent *a, int sig)
+{
+	/* by pidfd: an adopted run is not our child, and its pid could be
+	 * someone else's by the time we signal it */
+	if (a->pidfd >= 0)
+		return (int)syscall(SYS_pidfd_send_signal, a->pidfd, sig, NULL, 0);
+	errno = ESRCH;
+	return -1;
+}
+
 static void save(struct agent *a)
 {
 	struct pc_error err = {0};
@@ -152,7 +162,7 @@ int agent_write_policy(struct agent *a, bool reload, struct pc_error *err)
 	if (pfd < 0 || pc_write_all(pfd, text, strlen(text)) < 0 || fsync(pfd) < 0 ||
 	    rename(tmp, policy) < 0)
 		return pc_error_errno(err, -errno, "agent %s: write %s", a->name, policy);
-	if (reload && a->pid && kill(a->pid, SIGHUP) < 0)
+	if (reload && a->pid && agent_signal(a, SIGHUP) < 0)
 		return pc_error_errno(err, -errno, "agent %s: tell its run", a->name);
 	return 0;
 }
@@ -294,6 +304,19 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 	}
 	daemon_now_iso(a->exit_at);
 	uint64_t now = pc_now_ns();
+	if (a->restart_pending) { /* a restart asked for: the new one now */
+		struct pc_error err = {0};
+		a->restart_pending = a->stopping = false;
+		a->restarts++;
+		if (agent_start(a, &err) < 0) {
+			pc_warn("%s", err.msg);
+			a->state = AG_FAILED;
+			free(a->failed_reason);
+			a->failed_reason = pc_xstrdup(err.msg);
+			save(a);
+		}
+		return;
+	}
 	if (!a->want || a->stopping) {
 		a->state = AG_STOPPED;
 		save(a);
@@ -355,7 +378,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct agent *a = arg;
 	if (a->pid && a->stopping) { /* the grace time is over */
-		kill(a->pid, SIGKILL);
+		agent_signal(a, SIGKILL);
 		return;
 	}
 	if (a->state == AG_BACKOFF && a->want) {
@@ -377,12 +400,15 @@ bool agent_adopt(struct agent *a)
 	char comm[32] = "";
 	pid_t pid = a->pid;
 	a->pid = 0;
-	if (!pid || !a->pid_start || start_time(pid, comm) != a->pid_start ||
-	    strcmp(comm, "pincer") != 0)
-		return false; /* gone, or the number now names another process */
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* the pidfd first: checked after it is held, the process cannot
+	 * change under the check */
+	int pidfd = pid ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
 	if (pidfd < 0)
 		return false;
+	if (!a->pid_start || start_time(pid, comm) != a->pid_start || strcmp(comm, "pincer") != 0) {
+		close(pidfd);
+		return false; /* gone, or the number now names another process */
+	}
 	a->pid = pid;
 	a->pidfd = pidfd;
 	a->adopted = true;
@@ -391,6 +417,19 @@ bool agent_adopt(struct agent *a)
 	event_add(a->ev_exit, NULL);
 	a->started_ns = pc_now_ns();
 	return true;
+}
+
+void agent_restart(struct agent *a, struct pc_error *err)
+{
+	if (!a->pid) {
+		a->restarts++;
+		agent_start(a, err);
+		return;
+	}
+	agent_stop(a); /* SIGTERM, SIGKILL after the grace time */
+	a->restart_pending = true;
+	a->want = true;
+	save(a);
 }
 
 void agent_stop(struct agent *a)
@@ -402,7 +441,7 @@ void agent_stop(struct agent *a)
 		event_del(a->ev_timer);
 	if (a->pid && !a->stopping) {
 		a->stopping = true;
-		kill(a->pid, SIGTERM); /* pincer run passes it on, then SIGKILL */
+		agent_signal(a, SIGTERM); /* pincer run passes it on, then SIGKILL */
 		struct timeval tv = {DAEMON_STOP_GRACE_MS / 1000, 0};
 		evtimer_add(a->ev_timer, &tv);
 	}
@@ -413,7 +452,7 @@ int agent_remove(struct agent *a, struct pc_error *err)
 {
 	struct daemon *d = a->d;
 	if (a->pid) {
-		kill(a->pid, SIGKILL);
+		agent_signal(a, SIGKILL);
 		siginfo_t si;
 		waitid((idtype_t)P_PIDFD, (id_t)a->pidfd, &si, WEXITED);
 	}

@@ -22,8 +22,12 @@
 #include <unistd.h>
 
 #define API_BODY_MAX   (1 << 20)
+#define API_HEADERS_MAX 16384
+#define API_TIMEOUT_S  10
 #define LOG_FOLLOW_MS  200
 #define LOG_CHUNK      65536
+#define LOG_QUEUE_MAX  (1 << 20)  /* a follower's unsent bytes */
+#define LOG_REPLY_MAX  (8 << 20)  /* a log answer: its last 8 MiB */
 
 struct caller {
 	uid_t uid;
@@ -65,9 +69,8 @@ _printf_(3, 4) static void reply_error(struct evhttp_request *req, int code, con
 	reply_json(req, code, json_pack("{s:s}", "error", msg));
 }
 
-/* A refusal is an audit record too. */
-static void forbidden(struct daemon *d, struct evhttp_request *req, const struct caller *c,
-		      const char *what, const char *agent)
+static void audit_refusal(struct daemon *d, struct evhttp_request *req, const struct caller *c,
+			  const char *what, const char *agent)
 {
 	char reason[400];
 	snprintf(reason, sizeof(reason), "api: %s refused to %s (uid %u)", c->identity, what,
@@ -79,6 +82,13 @@ static void forbidden(struct daemon *d, struct evhttp_request *req, const struct
 	if (audit_write(d->log, AUDIT_API, agent ? agent : "-", "-", AUDIT_DENY, reason, f,
 			PC_ARRAY_SIZE(f), &err) < 0)
 		pc_warn("audit: %s", err.msg);
+}
+
+/* A refusal is an audit record too. */
+static void forbidden(struct daemon *d, struct evhttp_request *req, const struct caller *c,
+		      const char *what, const char *agent)
+{
+	audit_refusal(d, req, c, what, agent);
 	reply_error(req, 403, "%s may not %s (admins: the daemon's config)", c->identity, what);
 }
 
@@ -247,7 +257,12 @@ static bool send_new(struct follower *f)
 {
 	char buf[LOG_CHUNK];
 	ssize_t n;
-	while ((n = read(f->fd, buf, sizeof(buf))) > 0) {
+	struct bufferevent *bev =
+		evhttp_connection_get_bufferevent(evhttp_request_get_connection(f->req));
+	/* a client that does not read gets no more queued for it: the log
+	 * waits on disk, not in the daemon's memory */
+	while (evbuffer_get_length(bufferevent_get_output(bev)) < LOG_QUEUE_MAX &&
+	       (n = read(f->fd, buf, sizeof(buf))) > 0) {
 		struct evbuffer *b = evbuffer_new();
 		evbuffer_add(b, buf, (size_t)n);
 		evhttp_send_reply_chunk(f->req, b);
@@ -286,7 +301,11 @@ static void logs(struct daemon *d, struct evhttp_request *req, struct agent *a, 
 		struct evbuffer *b = evbuffer_new();
 		char buf[LOG_CHUNK];
 		ssize_t n;
-		while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > LOG_REPLY_MAX)
+			lseek(fd, st.st_size - LOG_REPLY_MAX, SEEK_SET);
+		while (fd >= 0 && evbuffer_get_length(b) < LOG_REPLY_MAX &&
+		       (n = read(fd, buf, sizeof(buf))) > 0)
 			evbuffer_add(b, buf, (size_t)n);
 		if (fd >= 0)
 			close(fd);
@@ -323,7 +342,8 @@ static char *section(const char *yaml, const char *key)
 	return pc_xstrdup("");
 }
 
-static void apply_policy(struct daemon *d, struct evhttp_request *req, struct agent *a)
+static void apply_policy(struct daemon *d, struct evhttp_request *req, struct agent *a,
+			 const struct caller *c)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -367,6 +387,16 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 		if (strcmp(parts[i], "network") != 0 && strcmp(parts[i], "name") != 0)
 			restart_needed = true;
 	}
+	char reason[300];
+	snprintf(reason, sizeof(reason), "policy of agent %s set by %s (%.12s -> %.12s)", a->name,
+		 c->identity, a->policy_sha256, newp->hash);
+	const struct audit_field af[] = {AUDIT_STR("identity", c->identity),
+					 AUDIT_NUM("uid", c->uid),
+					 AUDIT_STR("previous_sha256", a->policy_sha256),
+					 AUDIT_STR("policy_sha256", newp->hash)};
+	if (audit_write(d->log, AUDIT_POLICY, a->name, "-", AUDIT_NONE, reason, af,
+			PC_ARRAY_SIZE(af), &err) < 0)
+		pc_warn("audit: %s", err.msg);
 	free(a->policy);
 	a->policy = pc_xstrdup(json_string_value(pol));
 	free(a->policy_sha256);
@@ -512,6 +542,8 @@ static void route(struct evhttp_request *req, void *arg)
 					   (action[0] ? strlen(action) + 1 : 0)) {
 		struct agent *a = agent_find(d, name);
 		if (!a || !may_see(&c, a)) {
+			if (a) /* someone else's: the same answer, but recorded */
+				audit_refusal(d, req, &c, "reach another's agent", name);
 			reply_error(req, 404, "agent %s: no such agent", name);
 		} else if (!action[0] && m == EVHTTP_REQ_GET) {
 			reply_json(req, 200, agent_json(a));
@@ -524,10 +556,21 @@ static void route(struct evhttp_request *req, void *arg)
 			else
 				reply_json(req, 200, json_pack("{s:s}", "deleted", name));
 		} else if (strcmp(action, "policy") == 0 && m == EVHTTP_REQ_PUT) {
-			apply_policy(d, req, a);
+			/* a policy is the agent's whole power (folders, seccomp,
+			 * credentials): only admins set it */
+			if (!c.admin)
+				forbidden(d, req, &c, "change policies", name);
+			else
+				apply_policy(d, req, a, &c);
 		} else if (m == EVHTTP_REQ_POST && (strcmp(action, "revoke-network") == 0 ||
 						    strcmp(action, "restore-network") == 0)) {
-			set_network(d, req, a, &c, strcmp(action, "revoke-network") == 0);
+			bool on = strcmp(action, "revoke-network") == 0;
+			/* anyone who may steer it may cut its network; only an
+			 * admin gives it back */
+			if (!on && !c.admin)
+				forbidden(d, req, &c, "restore an agent's network", name);
+			else
+				set_network(d, req, a, &c, on);
 		} else if (strcmp(action, "logs") == 0 && m == EVHTTP_REQ_GET) {
 			struct evkeyvalq q = {0};
 			if (query)
@@ -540,19 +583,14 @@ static void route(struct evhttp_request *req, void *arg)
 			    strcmp(action, "restart") == 0)) {
 			struct pc_error err = {0};
 			int r = 0;
-			if (strcmp(action, "stop") == 0 || strcmp(action, "restart") == 0)
+			if (strcmp(action, "stop") == 0)
 				agent_stop(a);
-			if (strcmp(action, "restart") == 0 && a->pid) {
-				/* started again once the old one has gone */
-				a->want = true;
-				a->stopping = false;
-				a->state = AG_BACKOFF;
-				a->backoff_ms = 0;
-				kill(a->pid, SIGTERM);
-			} else if (strcmp(action, "stop") != 0) {
-				a->restarts = strcmp(action, "restart") == 0 ? a->restarts + 1 : a->restarts;
+			else if (strcmp(action, "restart") == 0)
+				agent_restart(a, &err); /* the new run once the old has ended */
+			else
 				r = agent_start(a, &err);
-			}
+			if (!r && err.code)
+				r = -1;
 			if (r < 0)
 				reply_error(req, 500, "%s", err.msg);
 			else
@@ -569,6 +607,23 @@ static void route(struct evhttp_request *req, void *arg)
 
 /* ---- the socket --------------------------------------------------------- */
 
+/* Out of fds (a flood of connections): stop accepting for a moment instead
+ * of spinning on a listener that stays readable. */
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(arg);
+}
+
+static void accept_error(struct evconnlistener *l, void *arg)
+{
+	(void)arg;
+	evconnlistener_disable(l);
+	struct timeval tv = {1, 0};
+	event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, accept_resume, l, &tv);
+}
+
 int api_start(struct daemon *d, struct pc_error *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -579,9 +634,18 @@ int api_start(struct daemon *d, struct pc_error *err)
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		int r = pc_mkdir_p(dir, 0755, err);
+		int r = pc_mkdir_p(dir, geteuid() == 0 ? 0755 : 0700, err);
 		if (r < 0)
 			return r;
+		/* the folder must be ours and writable by no one else: whoever
+		 * can write it can swap the socket for their own */
+		struct stat ds;
+		if (lstat(dir, &ds) < 0 || !S_ISDIR(ds.st_mode) || ds.st_uid != geteuid() ||
+		    (ds.st_mode & 022))
+			return pc_error(err, -EACCES,
+					"%s: the socket's folder must be a directory of yours that "
+					"only you can write (chmod go-w, or choose --socket)",
+					dir);
 	}
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -597,20 +661,26 @@ int api_start(struct daemon *d, struct pc_error *err)
 					d->socket);
 		unlink(d->socket);
 	}
-	mode_t old = umask(geteuid() == 0 ? 0 : 0077);
+	/* the mode comes with the bind (no chmod by path afterwards): 0666
+	 * as root (each request is checked by its peer), 0600 for a user */
+	mode_t old = umask(geteuid() == 0 ? 0111 : 0177);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r < 0)
 		return pc_error_errno(err, -errno, "bind %s", d->socket);
-	if (chmod(d->socket, geteuid() == 0 ? 0666 : 0600) < 0 || listen(fd, 128) < 0)
+	if (listen(fd, 128) < 0)
 		return pc_error_errno(err, -errno, "listen on %s", d->socket);
 	struct evconnlistener *l =
 		evconnlistener_new(d->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (!l)
 		return pc_error(err, -ENOMEM, "listen on %s", d->socket);
 	pc_steal_fd(&fd);
+	evconnlistener_set_error_cb(l, accept_error);
 	d->http = evhttp_new(d->base);
 	evhttp_set_max_body_size(d->http, API_BODY_MAX);
+	/* a client that sends slowly or too much is dropped, not served */
+	evhttp_set_max_headers_size(d->http, API_HEADERS_MAX);
+	evhttp_set_timeout(d->http, API_TIMEOUT_S);
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
 						    EVHTTP_REQ_PUT);
 	evhttp_set_gencb(d->http, route, d);

@@ -87,8 +87,15 @@
  *
  * Also: GET /metrics (Prometheus text); PUT /v1/agents/NAME/policy
  * {"policy": TEXT} -> {"changed": [sections], "reloaded": bool,
- * "restart_needed": bool}; POST /v1/agents/NAME/revoke-network and
- * /restore-network (the agent's user or an admin; audited).
+ * "restart_needed": bool} (admins only: a policy is the agent's whole
+ * power); POST /v1/agents/NAME/revoke-network (the agent's user or an
+ * admin) and /restore-network (admins only); all audited with who.
+ *
+ * Limits: headers 16 KiB, bodies 1 MiB, 10 s to send a request; out of
+ * fds, accepting pauses for a second; a followed log queues at most 1 MiB
+ * for a slow reader; a log answer is its last 8 MiB. The socket's folder
+ * must be the daemon user's and writable by no one else; clients talk
+ * only to a daemon run by root or by themselves (SO_PEERCRED).
  */
 #pragma once
 

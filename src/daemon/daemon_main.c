@@ -59,7 +59,7 @@ static void stop_all(struct daemon *d)
 	size_t n = 0;
 	for (size_t i = 0; i < d->n_agents; i++)
 		if (d->agents[i]->pid)
-			kill(d->agents[i]->pid, SIGTERM);
+			agent_signal(d->agents[i], SIGTERM);
 	uint64_t end = pc_now_ns() + DAEMON_STOP_GRACE_MS * 1000000ULL;
 	for (;;) {
 		n = 0;
@@ -72,7 +72,7 @@ static void stop_all(struct daemon *d)
 		if (now >= end) {
 			for (size_t i = 0; i < d->n_agents; i++)
 				if (d->agents[i]->pid)
-					kill(d->agents[i]->pid, SIGKILL);
+					agent_signal(d->agents[i], SIGKILL);
 			end = now + 1000000000ULL;
 		}
 		if (poll(pfd, n, (int)((end - now) / 1000000) + 1) <= 0)

@@ -45,6 +45,7 @@ struct agent {
 	unsigned backoff_ms;
 	struct event *ev_exit, *ev_timer; /* pidfd readable; backoff / stop grace */
 	bool stopping;			  /* SIGTERM sent, SIGKILL when the timer fires */
+	bool restart_pending;		  /* start again once this run has ended */
 };
 
 struct daemon_config {
@@ -90,6 +91,10 @@ int agent_start(struct agent *a, struct pc_error *err);
  * same process: pid and start time match), else forget it. true: adopted. */
 bool agent_adopt(struct agent *a);
 void agent_stop(struct agent *a);
+/* Stop (with its grace time) and start again. */
+void agent_restart(struct agent *a, struct pc_error *err);
+/* Signal the agent's run through its pidfd. */
+int agent_signal(struct agent *a, int sig);
 /* Write the policy the agent's run reads (without egress rules while its
  * network is revoked); with reload, tell the running one (SIGHUP). */
 int agent_write_policy(struct agent *a, bool reload, struct pc_error *err);

@@ -930,3 +930,73 @@ def test_top_shows_each_agents_state_and_memory(daemon):
     mem = [line for line in str(text).splitlines()
            if line.startswith('pincer_agent_memory_bytes{agent="t1"}')]
     assert mem and int(mem[0].split()[1]) > 0, text
+
+
+# ---- the security review's regressions ---------------------------------------------
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root and the user pincer-test")
+def test_an_owner_may_not_rewrite_its_agents_policy_nor_lift_a_revocation():
+    """A policy is the agent's whole power (with a root daemon, a writable
+    grant of a root folder is root): only admins set it; an owner may cut
+    its agent's network but not restore what an admin cut."""
+    root, user = Identity("root"), Identity("user")
+    d = Daemon(root, admins=["root"], users={0: "root", user.uid: TEST_USER})
+    try:
+        d.start()
+        assert d.create("alice-bot", *sh("exec sleep 300"), user=TEST_USER).returncode == 0
+        before = d.show("alice-bot")["policy_sha256"]
+        wide = ("version: 1\nname: p\nfilesystem:\n  read_write: [/etc]\n"
+                "process:\n  seccomp: off\n  landlock: off\n")
+        s, b = api_as(user, d.socket, "PUT", "/v1/agents/alice-bot/policy", {"policy": wide})
+        assert s == 403 and "change policies" in b["error"], (s, b)
+        assert d.show("alice-bot")["policy_sha256"] == before
+        s, b = api_as(root, d.socket, "POST", "/v1/agents/alice-bot/revoke-network")
+        assert s == 200 and b["network_revoked"] is True, b
+        s, b = api_as(user, d.socket, "POST", "/v1/agents/alice-bot/restore-network")
+        assert s == 403, (s, b)
+        assert d.show("alice-bot")["network_revoked"] is True
+        s, b = api_as(user, d.socket, "POST", "/v1/agents/alice-bot/revoke-network")
+        assert s == 200, (s, b)  # cutting is allowed to the owner
+        recs = [x for x in d.records() if x.get("type") == "api" and x.get("identity") == TEST_USER]
+        assert any("change policies" in x["reason"] for x in recs), recs
+        assert any("restore" in x["reason"] for x in recs), recs
+    finally:
+        d.cleanup()
+        root.cleanup()
+        user.cleanup()
+
+
+def test_oversized_headers_are_dropped_and_the_daemon_keeps_serving(host_daemon):
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(host_daemon.socket))
+    got = b""
+    try:  # the daemon may hang up while we are still sending: fine
+        s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-A: " + b"b" * (256 << 10)
+                  + b"\r\n\r\n")
+    except OSError:
+        pass
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except OSError:
+        pass
+    s.close()
+    assert not got.startswith(b"HTTP/1.1 200"), got[:80]
+    status, body = api(host_daemon.socket, "GET", "/v1/health")
+    assert status == 200 and body["ok"] is True
+
+
+def test_a_socket_folder_others_may_write_is_refused(host):
+    d = Daemon(host)
+    open_dir = host.mkdir("open-dir", mode=0o777)
+    os.chmod(open_dir, 0o777)
+    d.socket = open_dir / "pincer.sock"
+    r = subprocess.run(host.prefix + [PINCER, "daemon", "--socket", str(d.socket), "--state",
+                                      str(d.state), "--config", str(d.config)],
+                       capture_output=True, text=True, timeout=30, env=host.env())
+    assert r.returncode != 0 and "only you can write" in r.stderr, r.stderr
+    assert not d.socket.exists()
