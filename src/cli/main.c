@@ -47,17 +47,12 @@ static void usage(FILE *out)
  * the command is a program of its own. */
 static int exec_sibling(const char *cmd, const char *prog, const char *why, char **argv)
 {
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0) {
+	_cleanup_free_ char *path = pc_sibling_path(prog);
+	if (!path) {
 		fprintf(stderr, "pincer: %s: cannot find pincer's own folder: %s\n", cmd,
 			strerror(errno));
 		return PC_EXIT_SETUP;
 	}
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	_cleanup_free_ char *path =
-		pc_xasprintf("%.*s/%s", slash ? (int)(slash - self) : 1, slash ? self : ".", prog);
 	execv(path, argv);
 	fprintf(stderr, "pincer: %s: cannot run %s: %s (%s; install it beside pincer)\n", cmd, path,
 		strerror(errno), why);

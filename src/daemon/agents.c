@@ -81,28 +81,15 @@ void agent_free(struct agent *a)
 	free(a);
 }
 
-/* Field 22 of /proc/PID/stat: when the process started (0: no such). */
+/* When the process started (0: no such), and its name. */
 static uint64_t start_time(pid_t pid, char comm[32])
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *l = strchr(buf, '('), *r = strrchr(buf, ')');
-	if (!l || !r)
+	struct proc_stat ps;
+	if (!proc_stat(pid, &ps))
 		return 0;
 	if (comm)
-		snprintf(comm, 32, "%.*s", (int)(r - l - 1), l + 1);
-	unsigned long long t = 0;
-	/* after ") ": state(3) ... starttime(22) */
-	if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-			  "%*d %*d %llu",
-		   &t) != 1)
-		return 0;
-	return t;
+		snprintf(comm, 32, "%s", ps.comm);
+	return ps.start;
 }
 
 int agent_signal(struct agent *a, int sig)

@@ -1,6 +1,7 @@
 /* The daemon's API: HTTP/1.1 + JSON on a unix socket (libevent's evhttp),
  * the caller known by its peer credentials. The contract is daemon.h. */
 #include "daemon/internal.h"
+#include "vault/vault.h"
 #include "audit/audit.h"
 #include "policy/policy.h"
 
@@ -129,13 +130,6 @@ static bool valid_name(const char *s)
 	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
-static bool valid_identity(const char *s)
-{
-	size_t n = strlen(s);
-	return n > 0 && n <= 128 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					 "0123456789._@-:") == n;
-}
-
 static void create(struct daemon *d, struct evhttp_request *req, const struct caller *c)
 {
 	if (!c->admin) {
@@ -178,7 +172,7 @@ static void create(struct daemon *d, struct evhttp_request *req, const struct ca
 		bad = "name: a string of 1-64 [a-z0-9-], starting with a letter";
 	else if (!json_is_string(pol))
 		bad = "policy: the policy file's text, a string";
-	else if (!json_is_string(user) || !valid_identity(json_string_value(user)))
+	else if (!json_is_string(user) || !vault_valid_identity(json_string_value(user)))
 		bad = "user: an identity (a user name, letters, digits, ._@-)";
 	else if (!json_is_array(cmd) || json_array_size(cmd) == 0)
 		bad = "command: a non-empty list of strings";

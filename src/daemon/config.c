@@ -9,6 +9,7 @@
  * is the defaults: the daemon's own user is the one admin, every uid is
  * its user name. */
 #include "daemon/internal.h"
+#include "vault/vault.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -37,13 +38,6 @@ static int bad(struct cfg_parser *c, const char *what)
 	return pc_error(c->err, -EINVAL, "%s:%zu: %s", c->file, c->ev.start_mark.line + 1, what);
 }
 
-static bool valid_identity(const char *s)
-{
-	size_t n = strlen(s);
-	return n > 0 && n <= 128 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					 "0123456789._@-:") == n;
-}
-
 static int parse_admins(struct cfg_parser *c, struct daemon_config *cfg)
 {
 	int r;
@@ -57,7 +51,7 @@ static int parse_admins(struct cfg_parser *c, struct daemon_config *cfg)
 		if (c->ev.type == YAML_SEQUENCE_END_EVENT)
 			return 0;
 		const char *v = (const char *)c->ev.data.scalar.value;
-		if (c->ev.type != YAML_SCALAR_EVENT || !valid_identity(v))
+		if (c->ev.type != YAML_SCALAR_EVENT || !vault_valid_identity(v))
 			return bad(c, "admins: each an identity (a user name, letters, digits, ._@-)");
 		pc_strv_push(&cfg->admins, v);
 	}
@@ -83,7 +77,7 @@ static int parse_users(struct cfg_parser *c, struct daemon_config *cfg)
 		if ((r = next(c)) < 0)
 			return r;
 		const char *v = (const char *)c->ev.data.scalar.value;
-		if (c->ev.type != YAML_SCALAR_EVENT || !valid_identity(v))
+		if (c->ev.type != YAML_SCALAR_EVENT || !vault_valid_identity(v))
 			return bad(c, "users: values are identities (letters, digits, ._@-)");
 		cfg->uids = pc_xrealloc(cfg->uids, (cfg->n_users + 1) * sizeof(*cfg->uids));
 		pc_strv_push(&cfg->names, v);
@@ -174,7 +168,7 @@ char *daemon_identity(const struct daemon *d, uid_t uid)
 		if (d->cfg.uids[i] == uid)
 			return pc_xstrdup(d->cfg.names[i]);
 	struct passwd *pw = getpwuid(uid);
-	if (pw && pw->pw_name && valid_identity(pw->pw_name))
+	if (pw && pw->pw_name && vault_valid_identity(pw->pw_name))
 		return pc_xstrdup(pw->pw_name);
 	return pc_xasprintf("uid-%u", (unsigned)uid);
 }

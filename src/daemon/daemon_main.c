@@ -90,19 +90,6 @@ static void stop_all(struct daemon *d)
 	}
 }
 
-static char *sibling(const char *name)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return NULL;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash)
-		*slash = '\0';
-	return pc_xasprintf("%s/%s", self, name);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -146,7 +133,7 @@ int main(int argc, char **argv)
 		d.state_dir = daemon_default_state();
 	if (!cfg_file)
 		cfg_file = daemon_default_config();
-	d.pincer = sibling("pincer");
+	d.pincer = pc_sibling_path("pincer");
 
 	struct pc_error err = {0};
 	int r = daemon_config_load(cfg_file, &d.cfg, &err);

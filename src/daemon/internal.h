@@ -105,7 +105,16 @@ const char *agent_restart_name(enum agent_restart r);
 int agent_restart_parse(const char *s, enum agent_restart *out);
 void daemon_now_iso(char out[32]);
 
-/* usage.c: memory (RSS) and CPU time of each agent (d->agents order) */
+/* usage.c: one process as /proc/PID/stat tells it */
+struct proc_stat {
+	char comm[32];
+	pid_t ppid;
+	uint64_t ticks;	    /* utime + stime */
+	uint64_t start;	    /* starttime: with the pid, names the process */
+	uint64_t rss_pages;
+};
+bool proc_stat(pid_t pid, struct proc_stat *out);
+/* memory (RSS) and CPU time of each agent (d->agents order) */
 void usage_collect(struct daemon *d, uint64_t *rss_bytes, double *cpu_seconds);
 
 /* api.c */

@@ -15,7 +15,7 @@ struct proc_row {
 	uint64_t rss_pages, ticks;
 };
 
-static bool read_stat(pid_t pid, struct proc_row *row)
+bool proc_stat(pid_t pid, struct proc_stat *out)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -24,19 +24,23 @@ static bool read_stat(pid_t pid, struct proc_row *row)
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	char *r = strrchr(buf, ')');
-	if (!r)
+	char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+	if (!l || !r)
 		return false;
+	snprintf(out->comm, sizeof(out->comm), "%.*s", (int)(r - l - 1), l + 1);
 	int ppid = 0;
-	unsigned long long ut = 0, st = 0, rss = 0;
+	unsigned long long ut = 0, st = 0, start = 0, rss = 0;
 	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt
 	 * majflt cmajflt utime stime cutime cstime priority nice threads
 	 * itrealvalue starttime vsize rss */
 	if (sscanf(r + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
-			  "%*d %*u %*u %llu",
-		   &ppid, &ut, &st, &rss) != 4)
+			  "%*d %llu %*u %llu",
+		   &ppid, &ut, &st, &start, &rss) != 5)
 		return false;
-	*row = (struct proc_row){pid, (pid_t)ppid, rss, ut + st};
+	out->ppid = (pid_t)ppid;
+	out->ticks = ut + st;
+	out->start = start;
+	out->rss_pages = rss;
 	return true;
 }
 
@@ -63,8 +67,9 @@ void usage_collect(struct daemon *d, uint64_t *rss_bytes, double *cpu_seconds)
 			continue;
 		if (n == cap)
 			rows = pc_xrealloc(rows, (cap = cap ? cap * 2 : 512) * sizeof(*rows));
-		if (read_stat((pid_t)pid, &rows[n]))
-			n++;
+		struct proc_stat ps;
+		if (proc_stat((pid_t)pid, &ps))
+			rows[n++] = (struct proc_row){(pid_t)pid, ps.ppid, ps.rss_pages, ps.ticks};
 	}
 	closedir(dir);
 	qsort(rows, n, sizeof(*rows), by_pid);

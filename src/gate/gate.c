@@ -66,11 +66,8 @@ void gate_count_denial(struct gate *g, const char *host, uint16_t port, const ch
 	d->count = 1;
 }
 
-bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const char *rule,
-		 const char *reason)
+size_t gate_fields(const struct gconn *c, struct audit_field *f)
 {
-	struct gate *g = c->g;
-	struct audit_field f[14];
 	size_t n = 0;
 	f[n++] = AUDIT_STR("host", c->host[0] ? c->host : "-");
 	f[n++] = AUDIT_NUM("port", c->port);
@@ -79,6 +76,15 @@ bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const
 	if (c->path)
 		f[n++] = AUDIT_STR("path", c->path);
 	f[n++] = AUDIT_STR("proto", gate_proto_name(c->proto));
+	return n;
+}
+
+bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const char *rule,
+		 const char *reason)
+{
+	struct gate *g = c->g;
+	struct audit_field f[14];
+	size_t n = gate_fields(c, f);
 	if (rule)
 		f[n++] = AUDIT_STR("rule", rule);
 	if (kind)

@@ -32,14 +32,7 @@ static void exfiltration(struct gconn *c, const struct cred_value *v, const char
 		 "which the credential does not name (it may go to %s only)",
 		 v->what, v->cred->name, v->cred->var, where, c->host, c->port, allowed);
 	struct audit_field f[10];
-	size_t n = 0;
-	f[n++] = AUDIT_STR("host", c->host);
-	f[n++] = AUDIT_NUM("port", c->port);
-	if (c->method)
-		f[n++] = AUDIT_STR("method", c->method);
-	if (c->path)
-		f[n++] = AUDIT_STR("path", c->path);
-	f[n++] = AUDIT_STR("proto", gate_proto_name(c->proto));
+	size_t n = gate_fields(c, f);
 	f[n++] = AUDIT_STR("credential", v->cred->name);
 	f[n++] = AUDIT_STR("where", where);
 	f[n++] = AUDIT_STR("found", v->what);

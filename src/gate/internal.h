@@ -242,6 +242,9 @@ bool gate_decide(struct gconn *c);
  * synthetic address (recorded and denied by the caller). */
 bool gate_unsynthesize(struct gate *g, char *host, size_t cap);
 const char *gate_proto_name(enum gconn_proto p);
+/* The fields every record about c's current destination starts with
+ * (host, port, method, path, proto); f has room for 5. */
+size_t gate_fields(const struct gconn *c, struct audit_field *f);
 /* Count a denial for the exit summary. */
 void gate_count_denial(struct gate *g, const char *host, uint16_t port, const char *why);
 /* Write b's output now instead of on the loop's next turn (saves a round

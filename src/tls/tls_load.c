@@ -63,19 +63,14 @@ const struct pc_tls_ops *pc_tls_load(struct pc_error *err)
 {
 	if (loaded)
 		return loaded;
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0) {
+	_cleanup_free_ char *path = pc_sibling_path(PC_TLS_MODULE);
+	if (!path) {
 		pc_error_errno(err, -errno, "cannot find pincer's own executable");
 		return NULL;
 	}
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash)
-		*slash = '\0';
-	char path[PATH_MAX + 64];
-	snprintf(path, sizeof(path), "%s/%s", self, PC_TLS_MODULE);
-	if (access(path, F_OK) < 0) /* installed: LIBDIR/pincer */
-		snprintf(path, sizeof(path), "%s/%s", PINCER_MODULE_DIR, PC_TLS_MODULE);
+	if (access(path, F_OK) < 0) { /* installed: LIBDIR/pincer */
+		free(path);
+		path = pc_xasprintf("%s/%s", PINCER_MODULE_DIR, PC_TLS_MODULE);
+	}
 	return pc_tls_load_from(path, err);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int pc_read_file(const char *path, size_t max, char **out, size_t *len, struct pc_error *err)
 {
@@ -166,4 +167,15 @@ const char *pc_home_dir(void)
 	if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
 		return pw->pw_dir;
 	return "/";
+}
+
+char *pc_sibling_path(const char *name)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	return pc_xasprintf("%.*s/%s", slash ? (int)(slash - self) : 1, slash ? self : ".", name);
 }

@@ -132,6 +132,9 @@ const char *pc_home_dir(void);
 /* Where pincer keeps a state file named `name`: /var/lib/pincer/NAME for
  * root, else $XDG_STATE_HOME/pincer/NAME (~/.local/state/pincer/NAME). */
 char *pc_state_file(const char *name);
+/* NAME in the folder of the running executable (the programs and module
+ * installed beside pincer); NULL when /proc/self/exe cannot be read. */
+char *pc_sibling_path(const char *name);
 
 /* ---- parsing ----------------------------------------------------------- */
 
