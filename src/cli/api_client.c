@@ -173,37 +173,42 @@ static int send_all(int fd, const char *p, size_t n, const char *socket, struct 
 	return 0;
 }
 
-static int api_connect(const struct api_request *rq, struct pc_error *err)
+int api_dial(const char *path, int type, bool follow, struct pc_error *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(rq->socket) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path))
 		return pc_error(err, ENAMETOOLONG, "socket path %s is too long (at most %zu bytes)",
-				rq->socket, sizeof(sa.sun_path) - 1);
-	strcpy(sa.sun_path, rq->socket);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+				path, sizeof(sa.sun_path) - 1);
+	strcpy(sa.sun_path, path);
+	_cleanup_close_ int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return pc_error_errno(err, errno, "socket");
 	struct timeval tv = {.tv_sec = API_TIMEOUT_S};
 	/* on a unix socket, SO_SNDTIMEO also bounds connect() */
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-	    (!rq->follow && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0))
+	    (!follow && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0))
 		return pc_error_errno(err, errno, "setsockopt");
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno == EAGAIN ? ETIMEDOUT : errno;
 		return pc_error(err, e, "no daemon at %s: %s (start one with 'pincer daemon')",
-				rq->socket, strerror(e));
+				path, strerror(e));
 	}
 	/* only root's daemon or our own may hear our policies: a socket in a
 	 * folder someone else could write may have been swapped for theirs */
 	struct ucred cr;
 	socklen_t cl = sizeof(cr);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
-		return pc_error_errno(err, errno, "daemon at %s: who serves it", rq->socket);
+		return pc_error_errno(err, errno, "daemon at %s: who serves it", path);
 	if (cr.uid != 0 && cr.uid != geteuid())
 		return pc_error(err, EPERM,
 				"%s is served by uid %u, neither root nor you: not talking to it",
-				rq->socket, (unsigned)cr.uid);
+				path, (unsigned)cr.uid);
 	return pc_steal_fd(&fd);
+}
+
+static int api_connect(const struct api_request *rq, struct pc_error *err)
+{
+	return api_dial(rq->socket, SOCK_STREAM, rq->follow, err);
 }
 
 int api_call(const struct api_request *rq, struct api_reply *rep, struct pc_error *err)

@@ -47,3 +47,11 @@ struct api_reply {
  * negative errno when no answer came: the daemon not reachable ("no daemon
  * at SOCKET: ..."), a 30 s timeout, a broken answer. */
 int api_call(const struct api_request *rq, struct api_reply *rep, struct pc_error *err);
+/* A connected socket of type (SOCK_STREAM, SOCK_SEQPACKET) to the daemon at
+ * path, served by root or by us; reads time out after 30 s unless follow. */
+int api_dial(const char *path, int type, bool follow, struct pc_error *err);
+
+/* exec_client.c: `pincer agent exec`: run argv in agent's sandbox through
+ * the daemon's exec socket (daemon.h), relaying our stdin (interactive),
+ * stdout and stderr; returns the exit status pincer should end with. */
+int agent_exec(const char *socket, const char *agent, char **argv, char **env, bool interactive);

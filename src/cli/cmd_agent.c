@@ -6,6 +6,7 @@
  *   pincer agent show NAME [--json]
  *   pincer agent start|stop|restart|rm NAME
  *   pincer agent logs NAME [-f]
+ *   pincer agent exec NAME [-i] [-e NAME=VALUE]... -- COMMAND...
  *
  * Every command takes --socket PATH. Exit 0 done, 1 the daemon refused,
  * 2 bad usage or input, 125 no daemon reachable.
@@ -26,12 +27,15 @@ enum {
 	OPT_USER = 1 << 4,
 	OPT_RESTART = 1 << 5,
 	OPT_NO_START = 1 << 6,
+	OPT_INTERACTIVE = 1 << 7,
+	OPT_ENV = 1 << 8,
 };
 
 struct opts {
 	char *socket; /* the default, or a copy of --socket */
 	const char *policy, *user, *restart;
-	bool json, follow, no_start;
+	bool json, follow, no_start, interactive;
+	char **env; /* exec: -e NAME=VALUE */
 	const char *name;
 	char **command; /* after "--" (or the words after NAME, for create) */
 	int n_command;
@@ -40,6 +44,7 @@ struct opts {
 static void opts_free(struct opts *o)
 {
 	free(o->socket);
+	pc_strv_free(o->env);
 }
 
 struct sub {
@@ -84,6 +89,7 @@ static void agent_usage(FILE *out)
 		     "  restart NAME           stop it, start it again\n"
 		     "  rm NAME                stop it and delete it (admins)\n"
 		     "  logs NAME [-f]         its output so far; -f keeps following it\n"
+		     "  exec NAME -- CMD...    run CMD in its sandbox, beside the agent\n"
 		     "\n"
 		     "options (every command):\n");
 	socket_note(out);
@@ -121,6 +127,13 @@ static void sub_help(const struct sub *s, FILE *out)
 			"                      after exit status 0) or never\n");
 	if (s->opts & OPT_NO_START)
 		fprintf(out, "      --no-start      create it stopped\n");
+	if (s->opts & OPT_INTERACTIVE)
+		fprintf(out, "  -i, --interactive   pass your stdin on (else the command reads end "
+			     "of file)\n");
+	if (s->opts & OPT_ENV)
+		fprintf(out, "  -e, --env N=V       set a variable for the command (repeatable); "
+			     "it gets\n"
+			     "                      the agent's environment otherwise\n");
 	if (s->opts & OPT_JSON)
 		fprintf(out, "      --json          print the daemon's answer as JSON\n");
 	if (s->opts & OPT_FOLLOW)
@@ -163,7 +176,8 @@ static const struct opt_def {
 	{"--socket", NULL, OPT_SOCKET, true},	   {"--json", NULL, OPT_JSON, false},
 	{"--follow", "-f", OPT_FOLLOW, false},	   {"--policy", "-p", OPT_POLICY, true},
 	{"--user", "-u", OPT_USER, true},	   {"--restart", NULL, OPT_RESTART, true},
-	{"--no-start", NULL, OPT_NO_START, false},
+	{"--no-start", NULL, OPT_NO_START, false}, {"--interactive", "-i", OPT_INTERACTIVE, false},
+	{"--env", "-e", OPT_ENV, true},
 };
 
 /* -1: go on; else the exit status (help printed, or a usage error). Options
@@ -229,6 +243,14 @@ static int parse_opts(const struct sub *s, int argc, char **argv, struct opts *o
 			case OPT_NO_START:
 				o->no_start = true;
 				break;
+			case OPT_INTERACTIVE:
+				o->interactive = true;
+				break;
+			case OPT_ENV:
+				if (!strchr(v, '=') || v[0] == '=')
+					return usage_error(s, "--env takes NAME=VALUE, not '%s'", v);
+				pc_strv_push(&o->env, v);
+				break;
 			default:
 				break;
 			}
@@ -238,7 +260,7 @@ static int parse_opts(const struct sub *s, int argc, char **argv, struct opts *o
 			o->name = a;
 			continue;
 		}
-		if (strcmp(s->name, "create") == 0) {
+		if (strcmp(s->name, "create") == 0 || strcmp(s->name, "exec") == 0) {
 			o->command = argv + i;
 			o->n_command = argc - i;
 			break;
@@ -247,8 +269,11 @@ static int parse_opts(const struct sub *s, int argc, char **argv, struct opts *o
 	}
 	if (strcmp(s->name, "ls") != 0 && !o->name)
 		return usage_error(s, "which agent? (a NAME is missing)");
-	if (strcmp(s->name, "create") != 0 && o->n_command > 0)
+	bool takes_command = strcmp(s->name, "create") == 0 || strcmp(s->name, "exec") == 0;
+	if (!takes_command && o->n_command > 0)
 		return usage_error(s, "unexpected argument '%s'", o->command[0]);
+	if (strcmp(s->name, "exec") == 0 && o->n_command == 0)
+		return usage_error(s, "which command? (give it after --)");
 	if (!o->socket)
 		o->socket = daemon_default_socket();
 	return -1;
@@ -631,6 +656,12 @@ static int do_logs(const struct sub *s, const struct opts *o)
 	return PC_EXIT_OK;
 }
 
+static int do_exec(const struct sub *s, const struct opts *o)
+{
+	(void)s;
+	return agent_exec(o->socket, o->name, o->command, o->env, o->interactive);
+}
+
 static const struct sub subs[] = {
 	{"create", do_create, OPT_SOCKET | OPT_POLICY | OPT_USER | OPT_RESTART | OPT_NO_START,
 	 "create NAME --policy FILE --user IDENTITY [--restart always|on-failure|never]\n"
@@ -686,6 +717,18 @@ static const struct sub subs[] = {
 	 "stops.\n",
 	 "  pincer agent logs crm-bot | tail -n 50\n"
 	 "  pincer agent logs crm-bot -f\n"},
+	{"exec", do_exec, OPT_SOCKET | OPT_INTERACTIVE | OPT_ENV,
+	 "exec NAME [-i] [-e NAME=VALUE]... [--socket PATH] -- COMMAND [ARGS...]",
+	 "Run COMMAND inside the running agent's sandbox, beside the agent: the same\n"
+	 "filesystem view, network (through its gate), limits, Landlock rules and\n"
+	 "seccomp filter, as uid 1000 without capabilities, in the agent's folder\n"
+	 "and environment. Its output comes here; pincer exits with its status\n"
+	 "(128+N if killed by signal N; 126/127 if it could not be run or found;\n"
+	 "1 if the daemon refused). Ctrl-C is sent on to it. The agent's user\n"
+	 "and admins may; the audit log records who ran what.\n",
+	 "  pincer agent exec crm-bot -- ls -la /tmp\n"
+	 "  pincer agent exec crm-bot -- curl -sI https://api.example.com\n"
+	 "  tar c data | pincer agent exec -i crm-bot -- tar x -C /tmp\n"},
 };
 
 int cmd_agent(int argc, char **argv)

@@ -102,18 +102,23 @@ int agent_signal(struct agent *a, int sig)
 	return -1;
 }
 
+/* A transition that could not be committed is said, and kept for the API
+ * request that caused it: its answer must not claim a change the state
+ * file does not hold. */
 static void save(struct agent *a)
 {
 	struct pc_error err = {0};
-	if (state_save(a->d, a, &err) < 0)
+	if (state_save(a->d, a, &err) < 0) {
 		pc_warn("%s", err.msg);
+		snprintf(a->d->save_error, sizeof(a->d->save_error), "%.200s", err.msg);
+	}
 }
 
 static void child_exited(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
 /* The agent's folder in the state: its policy file and its log. */
-static char *agent_dir(const struct agent *a)
+char *agent_dir(const struct agent *a)
 {
 	return pc_xasprintf("%s/agents/%s", a->d->state_dir, a->name);
 }

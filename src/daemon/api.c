@@ -70,19 +70,24 @@ _printf_(3, 4) static void reply_error(struct evhttp_request *req, int code, con
 	reply_json(req, code, json_pack("{s:s}", "error", msg));
 }
 
-static void audit_refusal(struct daemon *d, struct evhttp_request *req, const struct caller *c,
-			  const char *what, const char *agent)
+void daemon_audit_refusal(struct daemon *d, const char *identity, uid_t uid, const char *what,
+			  const char *agent, const char *path)
 {
 	char reason[400];
-	snprintf(reason, sizeof(reason), "api: %s refused to %s (uid %u)", c->identity, what,
-		 (unsigned)c->uid);
+	snprintf(reason, sizeof(reason), "api: %s refused to %s (uid %u)", identity, what,
+		 (unsigned)uid);
 	struct pc_error err = {0};
-	const struct audit_field f[] = {AUDIT_STR("identity", c->identity),
-					AUDIT_NUM("uid", c->uid),
-					AUDIT_STR("path", evhttp_request_get_uri(req))};
+	const struct audit_field f[] = {AUDIT_STR("identity", identity), AUDIT_NUM("uid", uid),
+					AUDIT_STR("path", path)};
 	if (audit_write(d->log, AUDIT_API, agent ? agent : "-", "-", AUDIT_DENY, reason, f,
 			PC_ARRAY_SIZE(f), &err) < 0)
 		pc_warn("audit: %s", err.msg);
+}
+
+static void audit_refusal(struct daemon *d, struct evhttp_request *req, const struct caller *c,
+			  const char *what, const char *agent)
+{
+	daemon_audit_refusal(d, c->identity, c->uid, what, agent, evhttp_request_get_uri(req));
 }
 
 /* A refusal is an audit record too. */
@@ -116,9 +121,14 @@ static json_t *agent_json(const struct agent *a)
 	return j;
 }
 
+bool daemon_may_steer(const struct agent *a, const char *identity, bool admin)
+{
+	return admin || strcmp(a->user, identity) == 0;
+}
+
 static bool may_see(const struct caller *c, const struct agent *a)
 {
-	return c->admin || strcmp(a->user, c->identity) == 0;
+	return daemon_may_steer(a, c->identity, c->admin);
 }
 
 /* ---- create ------------------------------------------------------------- */
@@ -577,6 +587,7 @@ static void route(struct evhttp_request *req, void *arg)
 			    strcmp(action, "restart") == 0)) {
 			struct pc_error err = {0};
 			int r = 0;
+			d->save_error[0] = '\0';
 			if (strcmp(action, "stop") == 0)
 				agent_stop(a);
 			else if (strcmp(action, "restart") == 0)
@@ -587,6 +598,11 @@ static void route(struct evhttp_request *req, void *arg)
 				r = -1;
 			if (r < 0)
 				reply_error(req, 500, "%s", err.msg);
+			else if (d->save_error[0])
+				reply_error(req, 500,
+					    "done, but not recorded in the state (a daemon restart "
+					    "would forget it): %s",
+					    d->save_error);
 			else
 				reply_json(req, 200, agent_json(a));
 		} else {
@@ -618,13 +634,13 @@ static void accept_error(struct evconnlistener *l, void *arg)
 	event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, accept_resume, l, &tv);
 }
 
-int api_start(struct daemon *d, struct pc_error *err)
+int daemon_listen(const char *path, int type, struct pc_error *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(d->socket) >= sizeof(sa.sun_path))
-		return pc_error(err, -ENAMETOOLONG, "socket path %s is too long", d->socket);
-	strcpy(sa.sun_path, d->socket);
-	_cleanup_free_ char *dir = pc_xstrdup(d->socket);
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return pc_error(err, -ENAMETOOLONG, "socket path %s is too long", path);
+	strcpy(sa.sun_path, path);
+	_cleanup_free_ char *dir = pc_xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -641,19 +657,18 @@ int api_start(struct daemon *d, struct pc_error *err)
 					"only you can write (chmod go-w, or choose --socket)",
 					dir);
 	}
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	_cleanup_close_ int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return pc_error_errno(err, -errno, "socket");
 	/* a socket file left by a daemon that died goes; a live one stays */
 	struct stat st;
-	if (lstat(d->socket, &st) == 0) {
+	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return pc_error(err, -EEXIST, "%s exists and is not a socket", d->socket);
-		_cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			return pc_error(err, -EEXIST, "%s exists and is not a socket", path);
+		_cleanup_close_ int probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return pc_error(err, -EADDRINUSE, "a daemon already listens on %s",
-					d->socket);
-		unlink(d->socket);
+			return pc_error(err, -EADDRINUSE, "a daemon already listens on %s", path);
+		unlink(path);
 	}
 	/* the mode comes with the bind (no chmod by path afterwards): 0666
 	 * as root (each request is checked by its peer), 0600 for a user */
@@ -661,9 +676,17 @@ int api_start(struct daemon *d, struct pc_error *err)
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r < 0)
-		return pc_error_errno(err, -errno, "bind %s", d->socket);
+		return pc_error_errno(err, -errno, "bind %s", path);
 	if (listen(fd, 128) < 0)
-		return pc_error_errno(err, -errno, "listen on %s", d->socket);
+		return pc_error_errno(err, -errno, "listen on %s", path);
+	return pc_steal_fd(&fd);
+}
+
+int api_start(struct daemon *d, struct pc_error *err)
+{
+	_cleanup_close_ int fd = daemon_listen(d->socket, SOCK_STREAM, err);
+	if (fd < 0)
+		return fd;
 	struct evconnlistener *l =
 		evconnlistener_new(d->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (!l)

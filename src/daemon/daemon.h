@@ -91,6 +91,30 @@
  * power); POST /v1/agents/NAME/revoke-network (the agent's user or an
  * admin) and /restore-network (admins only); all audited with who.
  *
+ * ---- exec: a new process in a running agent's sandbox -------------------
+ *
+ * `pincer agent exec` does not go through HTTP: it hands the daemon three
+ * pipes, which HTTP cannot carry. Beside the API socket, at the same path
+ * plus ".exec" (/run/pincer/pincer.sock.exec), the daemon listens on a unix
+ * SOCK_SEQPACKET socket with the API socket's mode; the caller is known the
+ * same way (SO_PEERCRED). Records are JSON objects (at most 64 KiB), file
+ * descriptors ride as SCM_RIGHTS: the protocol of src/box/control.h with
+ * the agent named:
+ *
+ *   -> {"op": "exec", "agent": "crm-bot", "argv": [...], "env": ["K=V"]}
+ *                                              + 3 pipes: stdin, stdout, stderr
+ *   <- {"started": PID} ... {"exited": {"code": N}} | {"exited": {"signal": N}}
+ *   <- {"error": "...", "status": 400|403|404|409}    nothing ran; closed
+ *   -> {"op": "signal", "signal": N}   (while it runs; closing kills it)
+ *
+ * Who may: the agent's user and admins (anyone else: 404 and an "api"
+ * record, as for the HTTP API). The agent must be running (409). The
+ * daemon checks the pipes (only FIFOs), then forwards the request to the
+ * run's control socket (STATE/agents/NAME/control.sock) with "by": the
+ * caller's identity, and relays records both ways until either side
+ * closes. The run records each exec in the audit log ("exec": argv, by,
+ * pid, then its end).
+ *
  * Limits: headers 16 KiB, bodies 1 MiB, 10 s to send a request; out of
  * fds, accepting pauses for a second; a followed log queues at most 1 MiB
  * for a slow reader; a log answer is its last 8 MiB. The socket's folder

@@ -160,6 +160,8 @@ int main(int argc, char **argv)
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	r = api_start(&d, &err);
+	if (r >= 0)
+		r = exec_start(&d, &err);
 	if (r < 0) {
 		fprintf(stderr, "pincer: daemon: %s\n", err.msg);
 		return 125;
@@ -193,6 +195,7 @@ int main(int argc, char **argv)
 
 	event_base_dispatch(d.base);
 
+	exec_stop(&d);
 	api_stop(&d);
 	stop_all(&d);
 	audit_write(d.log, AUDIT_RUN_END, "-", "daemon", AUDIT_NONE, "daemon stopped", NULL, 0,

@@ -67,6 +67,8 @@ struct daemon {
 	struct agent **agents;
 	size_t n_agents;
 	struct event *ev_sig;
+	struct exec_server *exec; /* exec.c */
+	char save_error[256];	  /* the last state.db write that failed ("" none) */
 };
 
 /* config.c */
@@ -120,3 +122,20 @@ void usage_collect(struct daemon *d, uint64_t *rss_bytes, double *cpu_seconds);
 /* api.c */
 int api_start(struct daemon *d, struct pc_error *err);
 void api_stop(struct daemon *d);
+/* A listening unix socket at path (type SOCK_STREAM or SOCK_SEQPACKET),
+ * non-blocking, its mode set at bind (0666 as root, 0600 for a user), in a
+ * folder only we can write; a stale socket file is replaced. Returns the fd. */
+int daemon_listen(const char *path, int type, struct pc_error *err);
+/* May this identity see and steer agent a? Its user and admins may. */
+bool daemon_may_steer(const struct agent *a, const char *identity, bool admin);
+/* An "api" deny record: identity (uid) was refused `what` on agent. */
+void daemon_audit_refusal(struct daemon *d, const char *identity, uid_t uid, const char *what,
+			  const char *agent, const char *path);
+
+/* exec.c: the exec socket (daemon.h "exec"), at the API socket's path +
+ * ".exec"; stopping closes every relayed exec (their processes are killed
+ * by their runs). */
+int exec_start(struct daemon *d, struct pc_error *err);
+void exec_stop(struct daemon *d);
+/* agents.c: the agent's folder in the state (caller frees) */
+char *agent_dir(const struct agent *a);
