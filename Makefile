@@ -3,12 +3,15 @@
 
 BUILD   ?= build
 PYTEST  ?= /usr/bin/python3 -m pytest
+# e2e tests mostly wait (on sandboxes, daemons, upstreams): three at once
+# keep a 2-core machine busy; every test has its own folders and ports
+E2E_JOBS ?= 3
 PINCER  := $(BUILD)/pincer
 
 # Debian packages: to build, to run the tests, to run the benchmarks.
 BUILD_DEPS := gcc pkg-config meson ninja-build libyaml-dev libssl-dev libseccomp-dev libevent-dev \
               libjansson-dev libsqlite3-dev
-TEST_DEPS  := python3-pytest curl git iproute2 util-linux passwd procps openssl
+TEST_DEPS  := python3-pytest python3-pytest-xdist curl git iproute2 util-linux passwd procps openssl
 BENCH_DEPS := hyperfine bubblewrap firejail nginx squid tinyproxy openssl
 
 .PHONY: all build deps test-deps bench-deps demo test unit e2e bench asan clean format
@@ -45,7 +48,7 @@ unit: build
 	meson test -C $(BUILD) --print-errorlogs
 
 e2e: build test-deps
-	PINCER_BIN=$(abspath $(PINCER)) $(PYTEST) -q tests/e2e
+	PINCER_BIN=$(abspath $(PINCER)) $(PYTEST) -q -n $(E2E_JOBS) tests/e2e
 
 # Everything CI runs: the build's unit and end-to-end tests, then the same on
 # an ASan+UBSan build (the attack programs are not instrumented, so the
@@ -62,7 +65,7 @@ asan: deps test-deps
 	@[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dstatic_deps=false >/dev/null
 	ninja -C build-asan
 	meson test -C build-asan --print-errorlogs
-	PINCER_BIN=$(abspath build-asan/pincer) $(PYTEST) -q tests/e2e --ignore=tests/e2e/test_escape.py
+	PINCER_BIN=$(abspath build-asan/pincer) $(PYTEST) -q -n $(E2E_JOBS) tests/e2e --ignore=tests/e2e/test_escape.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -28,9 +28,13 @@ def ensure_test_user():
         return pwd.getpwnam(TEST_USER)
     except KeyError:
         pass
-    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", TEST_USER],
-                   check=True)
-    return pwd.getpwnam(TEST_USER)
+    # tests run in parallel (pytest -n): another worker may be adding it
+    r = subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", TEST_USER],
+                       capture_output=True, text=True)
+    try:
+        return pwd.getpwnam(TEST_USER)
+    except KeyError:
+        raise RuntimeError(f"useradd {TEST_USER} failed: {r.stderr}") from None
 
 
 class Identity:
