@@ -39,6 +39,7 @@ enum audit_type {
 	AUDIT_VAULT,	    /* "vault" */
 	AUDIT_APPROVAL,	    /* "approval" */
 	AUDIT_API,	    /* "api": a forbidden act at the daemon */
+	AUDIT_EXEC,	    /* "exec": a process started in a running sandbox */
 };
 
 enum audit_decision {
@@ -96,6 +97,11 @@ void audit_defer_sync(struct audit_log *log, void (*soon)(void *arg), void *arg)
  * bring up to date. */
 bool audit_sync_pending(const struct audit_log *log);
 int audit_sync(struct audit_log *log, struct pc_error *err);
+
+/* Count every record this process appends in *counter (a run's stats
+ * file, gate/stats.h: shared memory, one writer); NULL: stop. A forked
+ * child that writes stops counting (the memory may not be its). */
+void audit_count_into(struct audit_log *log, uint64_t *counter);
 
 /* Check a whole log. Returns 0 when intact; 1 when tampered, truncated or
  * malformed, with `report` saying where ("seq 42 (line 42): hash does not

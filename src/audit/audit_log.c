@@ -37,6 +37,7 @@ struct audit_log {
 	char cached_hash[AUDIT_HASH_HEX + 1];
 	size_t cached_head_len;
 	bool head_dirty; /* deferred: FILE.head is written by audit_sync() */
+	uint64_t *counter; /* records appended, counted here too (audit_count_into) */
 	struct pc_buf line;
 	struct pc_buf tmp;
 };
@@ -54,6 +55,7 @@ static const char *const type_names[] = {
 	[AUDIT_VAULT] = "vault",
 	[AUDIT_APPROVAL] = "approval",
 	[AUDIT_API] = "api",
+	[AUDIT_EXEC] = "exec",
 };
 
 static const char *const decision_names[] = {
@@ -402,6 +404,7 @@ static int write_record(struct audit_log *log, enum audit_type type, const char 
 		 * lock, so get our own. */
 		close_files(log);
 		log->cached = log->head_dirty = log->unsynced = false;
+		log->counter = NULL;
 		int r = open_files(log, err);
 		if (r < 0)
 			return r;
@@ -461,6 +464,9 @@ static int write_record(struct audit_log *log, enum audit_type type, const char 
 		return pc_error_errno(err, saved, "cannot append to %s", log->path);
 	}
 
+	if (log->counter)
+		__atomic_store_n(log->counter, __atomic_load_n(log->counter, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
 	log->cached = true;
 	log->cached_size = size + (off_t)b->len;
 	log->cached_seq = end.seq + 1;
@@ -492,6 +498,11 @@ int audit_write(struct audit_log *log, enum audit_type type, const char *agent, 
 	if (log->sync_soon && audit_sync_pending(log))
 		log->sync_soon(log->sync_arg);
 	return r;
+}
+
+void audit_count_into(struct audit_log *log, uint64_t *counter)
+{
+	log->counter = counter;
 }
 
 void audit_defer_sync(struct audit_log *log, void (*soon)(void *arg), void *arg)

@@ -1,10 +1,12 @@
 /* One box in the foreground: what `pincer run` does from policy to exit. */
 #include "box/internal.h"
 #include "gate/gate.h"
+#include "gate/stats.h"
 #include "sandbox/sandbox.h"
 #include "vault/vault.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <string.h>
@@ -17,10 +19,10 @@ void box_new_run_id(char out[17])
 	pc_hex(r, sizeof(r), out);
 }
 
-static char *join_argv(char *const *argv)
+char *box_join_argv(char *const *argv)
 {
 	_cleanup_buf_ struct pc_buf b = {0};
-	for (size_t i = 0; argv[i]; i++) {
+	for (size_t i = 0; argv && argv[i]; i++) {
 		if (i)
 			pc_buf_puts(&b, " ");
 		bool plain = argv[i][0] && strpbrk(argv[i], " \t\n'\"\\$`") == NULL;
@@ -96,8 +98,48 @@ static void describe_exit(const struct sandbox_exit *ex, char *out, size_t n)
 		snprintf(out, n, "exited with %d after %llu ms", ex->code, (unsigned long long)ms);
 }
 
+int box_record_start(struct audit_log *log, const char *agent, const char *run,
+		     const struct policy *p, const char *policy_file, const char *cmd,
+		     const char *identity, const struct gate_creds *creds, struct pc_error *err)
+{
+	_cleanup_free_ char *start_reason = pc_xasprintf("run started: %s", cmd);
+	struct audit_field f[] = {
+		AUDIT_STR("policy", p->name),	     AUDIT_STR("policy_file", policy_file),
+		AUDIT_STR("policy_sha256", p->hash), AUDIT_STR("command", cmd),
+		AUDIT_NUM("uid", getuid()),	     AUDIT_STR("identity", identity),
+	};
+	int r = audit_write(log, AUDIT_RUN_START, agent, run, AUDIT_NONE, start_reason, f,
+			    PC_ARRAY_SIZE(f) - !identity, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < gate_creds_count(creds); i++) {
+		char what[600];
+		struct pc_error aerr = {0};
+		gate_creds_describe(creds, i, what, sizeof(what));
+		if (audit_write(log, AUDIT_VAULT, agent, run, AUDIT_NONE, what, NULL, 0, &aerr) < 0)
+			pc_warn("audit: %s", aerr.msg);
+	}
+	return 0;
+}
+
+void box_record_notes(struct audit_log *log, const char *agent, const char *run,
+		      const struct sandbox *sb)
+{
+	for (char *const *n = sandbox_notes(sb); n && *n; n++) {
+		struct pc_error aerr = {0};
+		if (strstr(*n, "not available"))
+			pc_warn("%s", *n); /* best effort fell short: say so */
+		if (audit_write(log, AUDIT_SANDBOX, agent, run, AUDIT_NONE, *n, NULL, 0, &aerr) < 0)
+			pc_warn("audit: %s", aerr.msg);
+	}
+}
+
 int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 {
+	/* a warm run: the start (control.c) completes this copy */
+	struct box_config claim = *bc;
+	if (bc->warm)
+		bc = &claim;
 	const struct policy *p = bc->policy;
 	const char *agent = bc->agent ? bc->agent : "-";
 	*status = 125;
@@ -108,6 +150,24 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	int r = audit_open(bc->audit_path, &log, err);
 	if (r < 0)
 		return r;
+	/* unmapped before the log is closed (cleanups run in reverse): the
+	 * log writes nothing more by then */
+	_cleanup_gate_stats_ struct gate_stats *stats = NULL;
+	if (bc->stats_file) {
+		r = gate_stats_open(bc->stats_file, &stats, err);
+		if (r < 0)
+			return r;
+		audit_count_into(log, &stats->audit_records);
+	}
+
+	/* --control: the socket exists before the agent does (a warm run's
+	 * once the sandbox is ready: a connect then says so) */
+	_cleanup_(control_freep) struct control *control = NULL;
+	if (bc->control_path && !bc->warm) {
+		r = control_open(bc->control_path, &control, err);
+		if (r < 0)
+			return r;
+	}
 
 	/* before the run starts: a missing secret or module stops it here */
 	struct box_intercept icpt;
@@ -117,11 +177,12 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 		return r;
 	}
 
-	bool tty = isatty(STDIN_FILENO) || isatty(STDOUT_FILENO) || isatty(STDERR_FILENO);
+	bool tty = !bc->warm &&
+		   (isatty(STDIN_FILENO) || isatty(STDOUT_FILENO) || isatty(STDERR_FILENO));
 	_cleanup_strv_ char **env = box_environment(p, bc->setenv, tty);
 	box_intercept_env(&icpt, &env);
 	_cleanup_free_ char *cwd = inside_cwd(p);
-	_cleanup_free_ char *cmd = join_argv(bc->argv);
+	_cleanup_free_ char *cmd = box_join_argv(bc->argv);
 	_cleanup_free_ char *logpath = canonical_file(audit_path(log));
 	_cleanup_free_ char *head = pc_xasprintf("%s.head", logpath);
 	/* the vault's store, key and lock: an agent seeing them holds every
@@ -131,7 +192,17 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	_cleanup_free_ char *vault_store = canonical_file(store);
 	_cleanup_free_ char *vault_key = canonical_file(key);
 	_cleanup_free_ char *vault_lock = pc_xasprintf("%s.lock", vault_store);
-	char *hidden[] = {logpath, head, vault_store, vault_key, vault_lock, NULL};
+	/* the agent must not write its own numbers */
+	_cleanup_free_ char *stats_path = bc->stats_file ? canonical_file(bc->stats_file) : NULL;
+	/* nor reach its run's control socket (it would steer its own run) */
+	_cleanup_free_ char *control_canon =
+		bc->control_path ? canonical_file(bc->control_path) : NULL;
+	char *hidden[8] = {logpath, head, vault_store, vault_key, vault_lock};
+	size_t n_hidden = 5;
+	if (stats_path)
+		hidden[n_hidden++] = stats_path;
+	if (control_canon)
+		hidden[n_hidden++] = control_canon;
 
 	_cleanup_free_ char *cgname = pc_xasprintf("pincer-%s", run);
 	struct sandbox_config cfg = {
@@ -145,28 +216,17 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 		.ca_bundle = icpt.bundle,
 		.forget = icpt.tls ? box_intercept_forget : NULL,
 		.forget_arg = &icpt,
+		.deferred = bc->warm,
 	};
 	for (int i = 0; i < 3; i++)
 		cfg.stdio[i] = isatty(i) ? -1 : i;
 
-	_cleanup_free_ char *start_reason = pc_xasprintf("run started: %s", cmd);
-	const struct audit_field start_fields[] = {
-		AUDIT_STR("policy", p->name),	     AUDIT_STR("policy_file", p->file),
-		AUDIT_STR("policy_sha256", p->hash), AUDIT_STR("command", cmd),
-		AUDIT_NUM("uid", getuid()),
-	};
-	r = audit_write(log, AUDIT_RUN_START, agent, run, AUDIT_NONE, start_reason, start_fields,
-			PC_ARRAY_SIZE(start_fields), err);
+	/* a warm run has no agent yet: its records wait for the start */
+	r = bc->warm ? 0
+		     : box_record_start(log, agent, run, p, p->file, cmd, NULL, icpt.creds, err);
 	if (r < 0) {
 		box_intercept_close(&icpt);
 		return r;
-	}
-	for (size_t i = 0; i < gate_creds_count(icpt.creds); i++) {
-		char what[600];
-		struct pc_error aerr = {0};
-		gate_creds_describe(icpt.creds, i, what, sizeof(what));
-		if (audit_write(log, AUDIT_VAULT, agent, run, AUDIT_NONE, what, NULL, 0, &aerr) < 0)
-			pc_warn("audit: %s", aerr.msg);
 	}
 
 	/* Signals for the agent arrive here first and are passed on. */
@@ -194,7 +254,7 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 		struct pc_error aerr = {0};
 		audit_write(log, exec_failed ? AUDIT_RUN_END : AUDIT_MOUNT, agent, run,
 			    exec_failed ? AUDIT_NONE : AUDIT_DENY, err->msg, NULL, 0, &aerr);
-		if (!exec_failed) {
+		if (!exec_failed && !bc->warm) {
 			const struct audit_field f[] = {AUDIT_NUM("exit", *status)};
 			audit_write(log, AUDIT_RUN_END, agent, run, AUDIT_NONE,
 				    "run failed before the command started", f, 1, &aerr);
@@ -204,12 +264,12 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 		return r;
 	}
 
-	for (char *const *n = sandbox_notes(sb); n && *n; n++) {
-		struct pc_error aerr = {0};
-		if (strstr(*n, "not available"))
-			pc_warn("%s", *n); /* best effort fell short: say so */
-		if (audit_write(log, AUDIT_SANDBOX, agent, run, AUDIT_NONE, *n, NULL, 0, &aerr) < 0)
-			pc_warn("audit: %s", aerr.msg);
+	if (!bc->warm)
+		box_record_notes(log, agent, run, sb);
+	else if ((r = control_open(bc->control_path, &control, err)) < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		box_intercept_close(&icpt);
+		return r; /* the sandbox goes with sb */
 	}
 
 	struct sandbox_exit ex = {0};
@@ -224,7 +284,13 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 			     .wall_ms = p->process.limits.wall_time_ms,
 			     .current = p,
 			     .icpt = &icpt,
+			     .control = control,
+			     .stats = stats,
+			     .claim = bc->warm ? &claim : NULL,
 			     .inotify_fd = -1};
+	/* the setup's garbage (policy, seccomp program, sandbox prep) goes
+	 * back to the kernel: a daemon holds a thousand of these runs */
+	malloc_trim(0);
 	r = box_loop_run(&L, err);
 	box_intercept_close(&icpt); /* the secrets, wiped */
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -235,6 +301,12 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	for (size_t i = 0; i < L.n_policies; i++)
 		policy_free(L.policies[i]);
 	free(L.policies);
+	if (L.claim && !L.claimed) {
+		/* a warm run no agent took: nothing ran, nothing to record */
+		*status = L.start_failed ? 125 : 0;
+		return r;
+	}
+	agent = L.agent; /* a warm run's, from its start */
 
 	if (ex.oom) {
 		char limit[32] = "none";

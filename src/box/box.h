@@ -21,6 +21,15 @@ struct box_config {
 	/* At the end, one JSON line here: {"exit":N,"signal":N,"oom":bool}
 	 * (the daemon tells an OOM kill from a crash by it); NULL: none */
 	const char *status_file;
+	/* The control socket to listen on (box/control.h); NULL: none */
+	const char *control_path;
+	/* The gate's numbers and the run's audit records counted here, in a
+	 * file of gate/stats.h (reset now, kept at the end); NULL: none */
+	const char *stats_file;
+	/* Build the sandbox and wait on control_path for the agent's start
+	 * (box/control.h, "warm runs"); argv, setenv, agent, identity,
+	 * status_file and stats_file then come with the start. */
+	bool warm;
 };
 
 /* The environment the agent gets: a clean base (PATH, HOME, USER, LANG,

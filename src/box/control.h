@@ -68,12 +68,21 @@
  * message that starts the agent:
  *
  *   -> {"op": "start", "argv": [...], "env": ["K=V", ...], "agent": "crm-bot",
- *       "as": "alice", "status_file": "/var/lib/.../status"}
+ *       "as": "alice", "status_file": "/var/lib/.../status",
+ *       "policy_file": "/var/lib/.../agents/crm-bot/policy.yaml",
+ *       "control": "/var/lib/.../agents/crm-bot/control.sock",
+ *       "stats": "/var/lib/.../agents/crm-bot/stats"}
  *                                        + 3 fds: stdin, stdout, stderr
  *
  *   argv: the agent's command. env: as --setenv (over the policy's
  *   process.env). agent, as, status_file: what --agent, --as and
- *   --status-file would have said (as and status_file optional). The
+ *   --status-file would have said (as and status_file optional).
+ *   policy_file (optional): the file reloads (SIGHUP) read from now on;
+ *   its content must have the sha256 of the policy the run was warmed
+ *   with, else the start is refused. control (optional): the run's
+ *   control socket is renamed there (same filesystem), and removed from
+ *   there at the end. stats (optional): what --stats would have said
+ *   (the gate's counters, gate/stats.h), made at the start. The
  *   fds need not be pipes here (the daemon gives the agent's log file);
  *   the run also takes them as its own stdout and stderr from now on.
  *   The run loads the credentials of `as` (the vault; all or nothing),

@@ -56,6 +56,19 @@ struct box_intercept {
 };
 int box_intercept_open(const struct box_config *bc, struct box_intercept *bi,
 		       struct pc_error *err);
+/* A reloaded policy's credentials, from the gate's next request on (see
+ * gate_creds_reload): 0 applied (notes say what changed; *restart set when
+ * a part works only from the next start), <0 not applied, err says why
+ * and the credentials in force stay. A run started without interception
+ * has no CA in its sandbox: credentials then need a restart (-ENOTSUP). */
+struct gate;
+int box_intercept_reload(struct box_intercept *bi, const struct box_config *bc, struct gate *g,
+			 const struct policy *p, struct pc_buf *notes, bool *restart,
+			 struct pc_error *err);
+/* The credentials of p for identity (NULL: the caller's), read now: what
+ * box_intercept_open does, or a warm run at its start. */
+int box_intercept_creds(struct box_intercept *bi, const struct policy *p, const char *identity,
+			struct pc_error *err);
 /* The placeholders and the CA variables, into the agent's environment. */
 void box_intercept_env(const struct box_intercept *bi, char ***env);
 void box_intercept_close(struct box_intercept *bi);
@@ -83,15 +96,40 @@ struct box_loop {
 	struct tty_relay relay;
 	bool relaying;
 	struct gate *gate;
-	const struct box_intercept *icpt;
+	struct gate_stats *stats; /* --stats: where the gate counts (NULL: none) */
+	struct box_intercept *icpt;
 	struct pc_buf summary; /* what the gate denied, for stderr at exit */
 	/* the policy in force, and every one reloaded (freed after the run) */
 	const struct policy *current;
 	struct policy **policies;
 	size_t n_policies;
+	/* what a reload changes in place (reload.c): the limits in force, the
+	 * policy whose credentials the gate uses, when the sandbox started */
+	struct pc_limits limits;
+	const struct policy *creds_policy;
+	uint64_t start_ns;
 	int inotify_fd;
 	struct event *ev_watch, *ev_settle;
+	struct control *control; /* --control: the run's control socket, or NULL */
+	/* a warm run (box/control.h): box_run's copy of its configuration,
+	 * which the start completes (NULL: not warm); claimed once a start
+	 * asked for the agent (its run.start written), start_failed when one
+	 * was refused before (the run ends: 125) */
+	struct box_config *claim;
+	bool claimed, start_failed;
 };
+
+/* box.c: the command as one line, quoted where needed ("" for none). */
+char *box_join_argv(char *const *argv);
+/* The run's first records: run.start (identity: named when not NULL) and
+ * one per credential in use; a warm run writes them at its start. */
+struct sandbox;
+int box_record_start(struct audit_log *log, const char *agent, const char *run,
+		     const struct policy *p, const char *policy_file, const char *cmd,
+		     const char *identity, const struct gate_creds *creds, struct pc_error *err);
+/* One record per note of the sandbox's layers (a shortfall also warned). */
+void box_record_notes(struct audit_log *log, const char *agent, const char *run,
+		      const struct sandbox *sb);
 
 /* Run until the sandbox's PID 1 has been reaped. */
 int box_loop_run(struct box_loop *L, struct pc_error *err);
@@ -99,3 +137,18 @@ int box_loop_run(struct box_loop *L, struct pc_error *err);
 void box_reload(struct box_loop *L, const char *trigger);
 void box_watch_start(struct box_loop *L);
 void box_watch_stop(struct box_loop *L);
+
+/* control.c: the run's control socket (box/control.h). Made before the
+ * sandbox starts; served from the loop while the sandbox runs; removed by
+ * control_free. */
+struct control;
+int control_open(const char *path, struct control **out, struct pc_error *err);
+int control_attach(struct control *c, struct box_loop *L, struct pc_error *err);
+/* Closes every connection (their processes are killed). */
+void control_detach(struct control *c);
+void control_free(struct control *c);
+static inline void control_freep(struct control **c)
+{
+	if (*c)
+		control_free(*c);
+}

@@ -115,6 +115,7 @@ static int start_gate(struct box_loop *L, struct pc_error *err)
 		.tls_ops = L->icpt ? L->icpt->ops : NULL,
 		.tls = L->icpt ? L->icpt->tls : NULL,
 		.creds = L->icpt ? L->icpt->creds : NULL,
+		.stats = L->stats,
 	};
 	int r = gate_new(&gc, &L->gate, err);
 	if (r < 0)
@@ -161,7 +162,8 @@ int box_loop_run(struct box_loop *L, struct pc_error *err)
 	event_add(L->ev_sig, NULL);
 	event_add(L->ev_ctl, NULL);
 	event_add(L->ev_pid, NULL);
-	if (L->wall_ms) {
+	L->start_ns = pc_now_ns(); /* a reloaded wall time counts from here too */
+	if (L->wall_ms && !L->claim) { /* a warm run's counts from its start */
 		struct timeval tv = {(time_t)(L->wall_ms / 1000),
 				     (suseconds_t)(L->wall_ms % 1000) * 1000};
 		evtimer_add(L->ev_term, &tv);
@@ -169,6 +171,11 @@ int box_loop_run(struct box_loop *L, struct pc_error *err)
 	r = start_gate(L, err);
 	if (r < 0) {
 		/* no gate, no network: the agent cannot run as the policy says */
+		sandbox_kill(L->sb);
+		sandbox_reap(L->sb, L->ex);
+		goto out;
+	}
+	if (L->control && (r = control_attach(L->control, L, err)) < 0) {
 		sandbox_kill(L->sb);
 		sandbox_reap(L->sb, L->ex);
 		goto out;
@@ -198,6 +205,8 @@ int box_loop_run(struct box_loop *L, struct pc_error *err)
 		event_base_loop(L->base, EVLOOP_NONBLOCK);
 	}
 out:
+	if (L->control)
+		control_detach(L->control); /* the sandbox has ended: so have its execs */
 	box_watch_stop(L);
 	if (L->gate)
 		gate_free(L->gate);

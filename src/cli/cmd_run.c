@@ -36,6 +36,12 @@ static void usage(FILE *out)
 		"      --survive-parent  keep running when pincer's parent dies (the daemon\n"
 		"                      uses it, and adopts the run again when it restarts)\n"
 		"      --status-file F  at the end, write {\"exit\":N,\"signal\":N,\"oom\":B} to F\n"
+		"      --control PATH  listen on PATH (a unix socket, yours only) for requests\n"
+		"                      to start more processes in the sandbox (the daemon's\n"
+		"                      'pincer agent exec'; protocol: src/box/control.h)\n"
+		"      --stats FILE    keep the gate's numbers in FILE, live (requests allowed\n"
+		"                      and denied by host, bytes, latency, audit records; the\n"
+		"                      daemon's /metrics reads it; layout: src/gate/stats.h)\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"The agent reaches the network only through the gate: HTTP_PROXY and\n"
@@ -103,10 +109,13 @@ int cmd_run(int argc, char **argv)
 		{"as", required_argument, NULL, 'I'},
 		{"survive-parent", no_argument, NULL, 'K'},
 		{"status-file", required_argument, NULL, 'F'},
+		{"control", required_argument, NULL, 'C'},
+		{"stats", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
 	const char *policy_file = NULL, *audit_file = NULL, *agent = "-", *identity = NULL;
-	const char *status_file = NULL;
+	const char *control_path = NULL;
+	const char *status_file = NULL, *stats_file = NULL;
 	_cleanup_strv_ char **setenv = NULL;
 	bool quiet = false, watch = false, survive = false;
 	int c;
@@ -138,6 +147,12 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'F':
 			status_file = optarg;
+			break;
+		case 'C':
+			control_path = optarg;
+			break;
+		case 'S':
+			stats_file = optarg;
 			break;
 		case 'I':
 			if (!vault_valid_identity(optarg)) {
@@ -211,6 +226,8 @@ int cmd_run(int argc, char **argv)
 		.agent = agent,
 		.identity = identity,
 		.status_file = status_file,
+		.control_path = control_path,
+		.stats_file = stats_file,
 		.quiet = quiet,
 		.watch = watch,
 		.policy_file = policy_file,

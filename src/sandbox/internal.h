@@ -18,6 +18,21 @@ enum ctl_type {
 			   * off); code = error, a = rule count */
 	CTL_NET,	  /* child -> parent: a = how many of the gate's sockets are
 			   * attached (1..CTL_MAX_FDS), net[i] says what fd i is */
+	/* An exec (sandbox.h) once the agent runs; a = the exec's id. */
+	CTL_EXEC,	  /* parent -> PID 1: b = argc; fds stdin, stdout, stderr and
+			   * a sealed memfd: argc strings of argv, then the env
+			   * overlay's, each NUL-terminated */
+	CTL_EXEC_SIGNAL,  /* parent -> PID 1: code = signal, to its process group */
+	CTL_EXEC_STARTED, /* PID 1 -> parent: code = its pid inside */
+	CTL_EXEC_REFUSED, /* PID 1 -> parent: code = errno, text = why; nothing runs */
+	CTL_EXEC_EXITED,  /* PID 1 -> parent: code = exit code or signal, b = 1 if signaled */
+	/* A deferred sandbox (sandbox_config.deferred): */
+	CTL_READY,	  /* child -> parent: set up, under Landlock and seccomp; PID 1
+			   * waits for CTL_AGENT */
+	CTL_AGENT,	  /* parent -> PID 1: start the agent; as CTL_EXEC, but the
+			   * strings after argv are its whole environment. Answered
+			   * CTL_STARTED, or CTL_EXEC_FAILED (text = why) and PID 1
+			   * exits */
 };
 
 /* Most fds one message carries (pc_send_fds's limit). */
@@ -27,6 +42,7 @@ struct ctl_msg {
 	uint32_t type;
 	int32_t code;
 	int32_t a;
+	int32_t b;
 	char text[1024];
 	struct {
 		uint16_t kind; /* enum sandbox_listener_kind */

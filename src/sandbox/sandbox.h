@@ -14,7 +14,8 @@
  *                                     <-  pty master (when asked for)
  *                                          PID 1: vfork + exec the agent
  *                                     <-  started (or exec failed)
- *   sandbox_wait() / the caller's loop     PID 1 reaps, forwards signals
+ *   sandbox_wait() / the caller's loop     PID 1 reaps, forwards signals,
+ *   sandbox_exec() (below)            ->  starts more processes beside the agent
  *                                     <-  exited (code or signal)
  *
  * Inside, the agent always runs as uid/gid 1000 ("agent"). Outside it is
@@ -50,6 +51,11 @@ struct sandbox_config {
 	 * as secrets and keys. NULL: nothing. */
 	void (*forget)(void *arg);
 	void *forget_arg;
+	/* Build everything but start no agent (a warm run): sandbox_start
+	 * returns once PID 1 waits, under Landlock and seccomp, for
+	 * sandbox_start_agent. argv, pty and stdio are unused; of envp only
+	 * HOME counts (the home made at setup). */
+	bool deferred;
 };
 
 #define SANDBOX_CA_BUNDLE "/.pincer/ca-bundle.pem"
@@ -67,8 +73,22 @@ struct sandbox;
 /* Build and start the sandbox; returns when the agent has been exec'd (or
  * setup failed, with err naming the step: "mount /home/x: ..."). A setup
  * failure is -errno; an agent that could not be exec'd is -ENOENT/-EACCES
- * with err "cannot run 'prog': ...". */
+ * with err "cannot run 'prog': ...". Deferred: returns when PID 1 waits
+ * for the agent. */
 int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct pc_error *err);
+/* The agent of a deferred sandbox: PID 1 starts argv (argv[0] looked up in
+ * envp's PATH) with envp as its whole environment and fds as its stdin,
+ * stdout and stderr (any kind of fd; the sandbox sends copies). Returns 0
+ * once asked, or -errno: -EALREADY asked before (or not deferred), -ESRCH
+ * the sandbox has ended, -E2BIG as sandbox_exec. The answer goes to the
+ * sandbox_on_exec callback as the exec SANDBOX_AGENT_ID: STARTED (its pid
+ * inside), or REFUSED (why; PID 1 then exits 127 for ENOENT, else 126, and
+ * the sandbox ends). From here on it is the agent as if sandbox_start had
+ * started it: its exit ends the sandbox (sandbox_exit counts its time from
+ * this call), execs lay their env over envp. Before, execs are refused. */
+#define SANDBOX_AGENT_ID 0
+int sandbox_start_agent(struct sandbox *sb, char *const *argv, char *const *envp, const int fds[3],
+			struct pc_error *err);
 
 /* fds the caller's event loop watches: the pidfd of PID 1 (readable when it
  * exits) and the control socket (readable when PID 1 reports). */
@@ -85,15 +105,84 @@ uid_t sandbox_host_uid(const struct sandbox *sb);
 
 /* Forward a signal to the agent (through PID 1). */
 int sandbox_signal(struct sandbox *sb, int sig);
-/* Read PID 1's report after the control fd polled readable. Returns 1 once
- * the agent's exit is known (filled into *ex), 0 for nothing final yet,
- * -EPIPE once PID 1 closed its end (stop polling; the pidfd tells the rest). */
+/* Read PID 1's report after the control fd polled readable (an exec's
+ * report goes to the sandbox_on_exec callback). Returns 1 once the agent's
+ * exit is known (filled into *ex), 0 for nothing final yet, -EPIPE once
+ * PID 1 closed its end (stop polling; the pidfd tells the rest). */
 int sandbox_handle_control(struct sandbox *sb, struct sandbox_exit *ex, struct pc_error *err);
+/* ---- processes started next to the agent (exec) --------------------------
+ *
+ *   caller                        parent                     PID 1
+ *   sandbox_exec(id, argv, ...) -> CTL_EXEC + stdio + blob -> resolve, vfork,
+ *                                                             exec as the agent
+ *   callback STARTED (pid)     <- CTL_EXEC_STARTED        <-
+ *        or REFUSED (why)      <- CTL_EXEC_REFUSED        <- (nothing runs)
+ *   sandbox_exec_signal(id, s) -> CTL_EXEC_SIGNAL         -> kill(-pgid, s)
+ *   callback EXITED            <- CTL_EXEC_EXITED         <- reaped; what is
+ *                                                             left of its group
+ *                                                             is SIGKILLed
+ *
+ * The process is PID 1's child: every namespace, the cgroup, Landlock,
+ * seccomp, rlimits, uid 1000, no capabilities and no_new_privs of the
+ * agent, a session (and process group) of its own, the agent's working
+ * directory, and the agent's environment with env_overlay laid over it.
+ * argv[0] is looked up in the agent's PATH. The callbacks run from
+ * sandbox_handle_control and sandbox_reap; when the sandbox ends, every
+ * exec still tracked is reported there too: EXITED with SIGKILL if it had
+ * started, else REFUSED. */
+#define SANDBOX_MAX_EXECS	 64	     /* tracked at once */
+#define SANDBOX_EXEC_MAX_ARGS	 (256 << 10) /* argv and env: bytes, NULs included */
+#define SANDBOX_EXEC_MAX_STRINGS 4096	     /* argv and env: strings */
+
+enum sandbox_exec_event { SANDBOX_EXEC_STARTED, SANDBOX_EXEC_REFUSED, SANDBOX_EXEC_EXITED };
+
+struct sandbox_exec_report {
+	enum sandbox_exec_event event;
+	uint32_t id;
+	pid_t pid;	 /* STARTED: its pid inside the sandbox */
+	int error;	 /* REFUSED: a positive errno */
+	const char *why; /* REFUSED: "cannot run 'x': No such file or directory" */
+	bool signaled;	 /* EXITED: killed by signal `code` */
+	int code;	 /* EXITED: exit code, or the signal number */
+};
+
+typedef void (*sandbox_exec_cb)(const struct sandbox_exec_report *r, void *arg);
+/* Who hears about execs (one listener; NULL: nobody). */
+void sandbox_on_exec(struct sandbox *sb, sandbox_exec_cb cb, void *arg);
+/* Ask PID 1 to start argv with fds as its stdin, stdout and stderr (the
+ * sandbox sends copies; the caller keeps and closes its own). id names the
+ * exec in reports and must not be one still tracked. Returns 0 once asked
+ * (STARTED or REFUSED follows), or -errno: -ESRCH the sandbox has ended
+ * (or, deferred, its agent was not asked for yet), -EAGAIN
+ * SANDBOX_MAX_EXECS are tracked, -E2BIG the arguments exceed
+ * SANDBOX_EXEC_MAX_ARGS or _STRINGS, -EEXIST id in use, -EINVAL argv empty
+ * or id SANDBOX_AGENT_ID. */
+int sandbox_exec(struct sandbox *sb, uint32_t id, char *const *argv, char *const *env_overlay,
+		 const int fds[3], struct pc_error *err);
+/* Send sig (1..64) to the process group of exec id: -ESRCH when it is not
+ * running (not started, or already reported ended). */
+int sandbox_exec_signal(struct sandbox *sb, uint32_t id, int sig);
+
 /* Reap PID 1 once the pidfd is readable; fills *ex if the report was lost
  * (PID 1 killed from outside). */
 int sandbox_reap(struct sandbox *sb, struct sandbox_exit *ex);
 /* Kill the whole sandbox now (SIGKILL to PID 1 takes every process). */
 void sandbox_kill(struct sandbox *sb);
+
+/* The limits a running sandbox can take in place (a policy reload). */
+#define SANDBOX_LIMIT_MEMORY 1u
+#define SANDBOX_LIMIT_PIDS   2u
+#define SANDBOX_LIMIT_CPU    4u
+/* Set the limits named in `which` to l's (0: no limit) in the running
+ * sandbox's cgroup (cgroup.c). Returns those set. For each of the others
+ * *report (caller frees; NULL when all were set) has a sentence "memory:
+ * why": no cgroup of its own (cgroups were not available at start: its
+ * limits are rlimits, which cannot change for processes already running;
+ * or, on cgroup v1, the run started without that limit), memory in use
+ * above a lower limit (v1: the kernel could not reclaim it, EBUSY; v2: not
+ * tried, the kernel would OOM-kill the sandbox), a write refused. */
+unsigned sandbox_set_limits(struct sandbox *sb, const struct pc_limits *l, unsigned which,
+			    char **report);
 
 /* ---- the gate's sockets ------------------------------------------------
  *

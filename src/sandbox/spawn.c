@@ -7,6 +7,7 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,11 +24,21 @@ struct sandbox {
 	uid_t host_uid;
 	bool reported;
 	bool reaped;
+	bool deferred;	    /* the agent waits for sandbox_start_agent */
+	bool agent_asked;   /* deferred: sandbox_start_agent sent its request */
+	bool agent_started; /* deferred: PID 1 said it runs */
 	struct sandbox_exit exit;
 	char **notes; /* what each hardening layer did */
 	struct cgroup *cg;
 	struct sandbox_listener *listeners; /* the gate's sockets, until taken */
 	size_t n_listeners;
+	/* the execs asked for and not yet reported ended */
+	sandbox_exec_cb exec_cb;
+	void *exec_arg;
+	struct {
+		uint32_t id;
+		bool used, started;
+	} execs[SANDBOX_MAX_EXECS];
 };
 
 /* Is id listed as a uid (field 3) or gid (field 3 of group) in the file? */
@@ -117,6 +128,7 @@ static int recv_ctl(struct sandbox *sb, struct ctl_msg *m)
 {
 	int fds[CTL_MAX_FDS];
 	size_t nfd = CTL_MAX_FDS;
+	memset(m, 0, sizeof(*m)); /* a short message reads as zeros */
 	ssize_t n = pc_recv_fds(sb->ctl, m, sizeof(*m), fds, &nfd);
 	if (n <= 0)
 		return n < 0 ? (int)n : -EPIPE;
@@ -148,6 +160,7 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 
 	_cleanup_sandbox_ struct sandbox *sb = pc_xcalloc(1, sizeof(*sb));
 	sb->pidfd = sb->ctl = sb->pty_master = -1;
+	sb->deferred = cfg->deferred;
 	gid_t host_gid;
 	if (as_root) {
 		sb->host_uid = pick_unused_uid();
@@ -290,9 +303,11 @@ int sandbox_start(const struct sandbox_config *cfg, struct sandbox **out, struct
 			pc_strv_push(&sb->notes, m.text);
 			continue;
 		}
-		if (m.type == CTL_STARTED && sb->n_listeners < 2) /* proxy and DNS at least */
+		/* started (deferred: ready for the agent) */
+		uint32_t done = sb->deferred ? CTL_READY : CTL_STARTED;
+		if (m.type == done && sb->n_listeners < 2) /* proxy and DNS at least */
 			r = pc_error(err, EPROTO, "the sandbox started without the gate's sockets");
-		if (m.type == CTL_STARTED)
+		if (m.type == done)
 			break;
 		if (m.type == CTL_SETUP_FAILED)
 			r = pc_error(err, m.code, "sandbox setup: %s", m.text);
@@ -351,20 +366,231 @@ int sandbox_signal(struct sandbox *sb, int sig)
 	return 0;
 }
 
+/* ---- execs --------------------------------------------------------------- */
+
+static void exec_report(struct sandbox *sb, const struct sandbox_exec_report *rep)
+{
+	if (sb->exec_cb)
+		sb->exec_cb(rep, sb->exec_arg);
+}
+
+static int exec_slot(const struct sandbox *sb, uint32_t id)
+{
+	for (size_t i = 0; i < PC_ARRAY_SIZE(sb->execs); i++)
+		if (sb->execs[i].used && sb->execs[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+/* The sandbox ended: every exec still tracked ended with it, and an agent
+ * asked for and not started never will. */
+static void execs_end(struct sandbox *sb)
+{
+	if (sb->agent_asked && !sb->agent_started) {
+		sb->agent_started = true; /* reported: once */
+		struct sandbox_exec_report rep = {.id = SANDBOX_AGENT_ID,
+						  .event = SANDBOX_EXEC_REFUSED,
+						  .error = ESRCH,
+						  .why = "the sandbox ended before the agent started"};
+		exec_report(sb, &rep);
+	}
+	for (size_t i = 0; i < PC_ARRAY_SIZE(sb->execs); i++) {
+		if (!sb->execs[i].used)
+			continue;
+		struct sandbox_exec_report rep = {.id = sb->execs[i].id};
+		if (sb->execs[i].started) {
+			rep.event = SANDBOX_EXEC_EXITED;
+			rep.signaled = true;
+			rep.code = SIGKILL;
+		} else {
+			rep.event = SANDBOX_EXEC_REFUSED;
+			rep.error = ESRCH;
+			rep.why = "the sandbox ended before it started";
+		}
+		sb->execs[i].used = false;
+		exec_report(sb, &rep);
+	}
+}
+
+/* CTL_EXEC_*: PID 1's word on an exec we asked for (anything else is
+ * dropped). The slot is settled before the callback runs. */
+static void exec_event(struct sandbox *sb, const struct ctl_msg *m)
+{
+	int i = exec_slot(sb, (uint32_t)m->a);
+	if (i < 0)
+		return;
+	struct sandbox_exec_report rep = {.id = (uint32_t)m->a};
+	switch (m->type) {
+	case CTL_EXEC_STARTED:
+		if (sb->execs[i].started || m->code <= 0)
+			return;
+		sb->execs[i].started = true;
+		rep.event = SANDBOX_EXEC_STARTED;
+		rep.pid = m->code;
+		break;
+	case CTL_EXEC_REFUSED:
+		if (sb->execs[i].started)
+			return;
+		sb->execs[i].used = false;
+		rep.event = SANDBOX_EXEC_REFUSED;
+		rep.error = m->code > 0 ? m->code : EPROTO;
+		rep.why = m->text;
+		break;
+	case CTL_EXEC_EXITED:
+		if (!sb->execs[i].started)
+			return;
+		sb->execs[i].used = false;
+		rep.event = SANDBOX_EXEC_EXITED;
+		rep.signaled = m->b != 0;
+		rep.code = m->code;
+		break;
+	default:
+		return;
+	}
+	exec_report(sb, &rep);
+}
+
+void sandbox_on_exec(struct sandbox *sb, sandbox_exec_cb cb, void *arg)
+{
+	sb->exec_cb = cb;
+	sb->exec_arg = arg;
+}
+
+/* argv and the overlay, NUL-terminated one after the other, in a sealed
+ * memfd: more than a control message holds, and fixed once sent. */
+static int exec_blob(char *const *argv, char *const *env, struct pc_error *err)
+{
+	_cleanup_buf_ struct pc_buf b = {0};
+	size_t n = 0;
+	char *const *lists[] = {argv, env};
+	for (size_t l = 0; l < PC_ARRAY_SIZE(lists); l++)
+		for (size_t i = 0; lists[l] && lists[l][i]; i++, n++)
+			pc_buf_append(&b, lists[l][i], strlen(lists[l][i]) + 1);
+	if (b.len > SANDBOX_EXEC_MAX_ARGS || n > SANDBOX_EXEC_MAX_STRINGS)
+		return pc_error(err, E2BIG,
+				"the command and its environment are too long (%zu strings, %zu "
+				"bytes; at most %d and %d)",
+				n, b.len, SANDBOX_EXEC_MAX_STRINGS, SANDBOX_EXEC_MAX_ARGS);
+	_cleanup_close_ int fd = memfd_create("pincer-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return pc_error_errno(err, errno, "memfd_create");
+	if (pc_write_all(fd, b.data, b.len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		return pc_error_errno(err, errno, "write the command for the sandbox");
+	return pc_steal_fd(&fd);
+}
+
+int sandbox_exec(struct sandbox *sb, uint32_t id, char *const *argv, char *const *env_overlay,
+		 const int fds[3], struct pc_error *err)
+{
+	if (sb->reported || sb->reaped || sb->ctl < 0)
+		return pc_error(err, ESRCH, "the sandbox has ended");
+	if (sb->deferred && !sb->agent_asked)
+		return pc_error(err, ESRCH, "the agent has not started");
+	if (!argv || !argv[0])
+		return pc_error(err, EINVAL, "no command");
+	if (id == SANDBOX_AGENT_ID)
+		return pc_error(err, EINVAL, "exec id %u is the agent's", id);
+	if (exec_slot(sb, id) >= 0)
+		return pc_error(err, EEXIST, "exec %u is already running", id);
+	int slot = -1;
+	for (size_t i = 0; slot < 0 && i < PC_ARRAY_SIZE(sb->execs); i++)
+		if (!sb->execs[i].used)
+			slot = (int)i;
+	if (slot < 0)
+		return pc_error(err, EAGAIN, "too many exec'd processes (%d)", SANDBOX_MAX_EXECS);
+	_cleanup_close_ int blob = exec_blob(argv, env_overlay, err);
+	if (blob < 0)
+		return blob;
+	struct ctl_msg m = {.type = CTL_EXEC, .a = (int32_t)id, .b = (int32_t)pc_strv_len(argv)};
+	const int send[4] = {fds[0], fds[1], fds[2], blob};
+	int r = pc_send_fds(sb->ctl, &m, sizeof(m), send, PC_ARRAY_SIZE(send));
+	if (r < 0)
+		return pc_error_errno(err, -r, "ask the sandbox to run %s", argv[0]);
+	sb->execs[slot].id = id;
+	sb->execs[slot].used = true;
+	sb->execs[slot].started = false;
+	return 0;
+}
+
+int sandbox_start_agent(struct sandbox *sb, char *const *argv, char *const *envp, const int fds[3],
+			struct pc_error *err)
+{
+	if (!sb->deferred || sb->agent_asked)
+		return pc_error(err, EALREADY, "the agent has started already");
+	if (sb->reported || sb->reaped || sb->ctl < 0)
+		return pc_error(err, ESRCH, "the sandbox has ended");
+	if (!argv || !argv[0])
+		return pc_error(err, EINVAL, "no command");
+	_cleanup_close_ int blob = exec_blob(argv, envp, err);
+	if (blob < 0)
+		return blob;
+	struct ctl_msg m = {.type = CTL_AGENT, .b = (int32_t)pc_strv_len(argv)};
+	const int send[4] = {fds[0], fds[1], fds[2], blob};
+	int r = pc_send_fds(sb->ctl, &m, sizeof(m), send, PC_ARRAY_SIZE(send));
+	if (r < 0)
+		return pc_error_errno(err, -r, "ask the sandbox to run %s", argv[0]);
+	sb->agent_asked = true;
+	sb->exit.start_ns = pc_now_ns(); /* the agent's time, not the warm wait */
+	return 0;
+}
+
+/* A deferred agent's start: CTL_STARTED or CTL_EXEC_FAILED, once asked. */
+static void agent_event(struct sandbox *sb, const struct ctl_msg *m)
+{
+	if (!sb->agent_asked || sb->agent_started)
+		return;
+	sb->agent_started = true;
+	struct sandbox_exec_report rep = {.id = SANDBOX_AGENT_ID};
+	if (m->type == CTL_STARTED && m->code > 0) {
+		rep.event = SANDBOX_EXEC_STARTED;
+		rep.pid = m->code;
+	} else {
+		rep.event = SANDBOX_EXEC_REFUSED;
+		rep.error = m->type == CTL_EXEC_FAILED && m->code > 0 ? m->code : EPROTO;
+		rep.why = m->type == CTL_EXEC_FAILED ? m->text : "a malformed answer";
+	}
+	exec_report(sb, &rep);
+}
+
+int sandbox_exec_signal(struct sandbox *sb, uint32_t id, int sig)
+{
+	int i = exec_slot(sb, id);
+	if (i < 0 || !sb->execs[i].started || sb->reported || sb->reaped || sb->ctl < 0)
+		return -ESRCH;
+	if (sig < 1 || sig >= NSIG)
+		return -EINVAL;
+	struct ctl_msg m = {.type = CTL_EXEC_SIGNAL, .a = (int32_t)id, .code = sig};
+	if (send(sb->ctl, &m, sizeof(m), MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
 int sandbox_handle_control(struct sandbox *sb, struct sandbox_exit *ex, struct pc_error *err)
 {
 	struct ctl_msg m;
 	int r = recv_ctl(sb, &m);
-	if (r == -EPIPE || r == -ECONNRESET)
+	if (r == -EPIPE || r == -ECONNRESET) {
+		execs_end(sb);
 		return -EPIPE; /* PID 1 gone: the pidfd says how */
+	}
 	if (r < 0)
 		return pc_error_errno(err, -r, "read from the sandbox");
+	if (m.type >= CTL_EXEC_STARTED && m.type <= CTL_EXEC_EXITED) {
+		exec_event(sb, &m);
+		return 0;
+	}
+	if (sb->deferred && (m.type == CTL_STARTED || m.type == CTL_EXEC_FAILED)) {
+		agent_event(sb, &m);
+		return 0;
+	}
 	if (m.type == CTL_EXITED) {
 		sb->reported = true;
 		sb->exit.signaled = m.a != 0;
 		sb->exit.code = m.code;
 		sb->exit.end_ns = pc_now_ns();
 		*ex = sb->exit;
+		execs_end(sb);
 		return 1;
 	}
 	return 0;
@@ -384,6 +610,7 @@ int sandbox_reap(struct sandbox *sb, struct sandbox_exit *ex)
 	if (r < 0)
 		return -errno;
 	sb->reaped = true;
+	execs_end(sb);
 	if (sb->cg) {
 		/* The pid namespace is gone: the cgroup holds nothing any more. */
 		sb->exit.oom = cgroup_oom_killed(sb->cg);
