@@ -1,5 +1,5 @@
-/* pincer top: the daemon's agents live: state, restarts, memory and CPU,
- * refreshed every two seconds (GET /v1/agents and /metrics). */
+/* pincer top: the daemon's agents live: state, restarts, memory, CPU and
+ * egress, refreshed every two seconds (GET /v1/agents and /metrics). */
 #include "cli/cli.h"
 #include "daemon/daemon.h"
 
@@ -13,7 +13,9 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: pincer top [--once] [--socket PATH]\n\n"
 		     "The daemon's agents you may see, live: NAME USER STATE RESTARTS MEM CPU%%\n"
-		     "(CPU over the last refresh), refreshed every 2 s until Ctrl-C.\n\n"
+		     "EGRESS DENIED (CPU over the last refresh; EGRESS and DENIED: the requests\n"
+		     "and connections its gate allowed and denied, in its last run), refreshed\n"
+		     "every 2 s until Ctrl-C.\n\n"
 		     "options:\n"
 		     "  --once         print one table and exit (for scripts)\n"
 		     "  --socket PATH  the daemon's socket (default: $PINCER_SOCKET or the usual)\n\n"
@@ -47,6 +49,45 @@ static double metric(const char *text, const char *metric_name, const char *agen
 	_cleanup_free_ char *key = pc_xasprintf("%s{agent=\"%s\"} ", metric_name, agent);
 	const char *p = strstr(text, key);
 	return p ? strtod(p + strlen(key), NULL) : NAN;
+}
+
+/* The sum of pincer_egress_total{agent="name",host=...,decision="d"} over
+ * hosts, or NAN when there is none. A host's value is escaped (no raw '"'
+ * or newline in it), so `",decision="` can only be the label's own. */
+static double egress(const char *text, const char *agent, const char *decision)
+{
+	_cleanup_free_ char *key = pc_xasprintf("pincer_egress_total{agent=\"%s\",host=\"", agent);
+	_cleanup_free_ char *tail = pc_xasprintf("\",decision=\"%s\"} ", decision);
+	double sum = NAN;
+	size_t kl = strlen(key);
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, key, kl) != 0)
+			continue;
+		const char *eol = strchr(p, '\n');
+		const char *t = strstr(p + kl, tail);
+		if (!t || (eol && t > eol))
+			continue;
+		sum = (isnan(sum) ? 0 : sum) + strtod(t + strlen(tail), NULL);
+	}
+	if (isnan(sum)) { /* a run with numbers and no egress: 0 */
+		_cleanup_free_ char *bytes =
+			pc_xasprintf("pincer_egress_bytes_total{agent=\"%s\",", agent);
+		if (strstr(text, bytes))
+			sum = 0;
+	}
+	return sum;
+}
+
+static void count(double v, char out[16])
+{
+	if (isnan(v))
+		snprintf(out, 16, "-");
+	else if (v < 100000)
+		snprintf(out, 16, "%.0f", v);
+	else if (v < 100e6)
+		snprintf(out, 16, "%.0fk", v / 1e3);
+	else
+		snprintf(out, 16, "%.0fM", v / 1e6);
 }
 
 static void human(double bytes, char out[16])
@@ -94,8 +135,8 @@ int cmd_top(int argc, char **argv)
 		double dt = last_ns ? (double)(now - last_ns) / 1e9 : 0;
 		if (tty && !once)
 			printf("\033[H\033[2J");
-		printf("%-20s %-12s %-8s %8s %8s %6s\n", "NAME", "USER", "STATE", "RESTARTS", "MEM",
-		       "CPU%");
+		printf("%-20s %-12s %-8s %8s %8s %6s %8s %8s\n", "NAME", "USER", "STATE", "RESTARTS",
+		       "MEM", "CPU%", "EGRESS", "DENIED");
 		size_t i;
 		json_t *a;
 		json_array_foreach(json_object_get(j, "agents"), i, a) {
@@ -109,10 +150,14 @@ int cmd_top(int argc, char **argv)
 			double used = prev ? cpu - json_real_value(prev) : 0;
 			if (!isnan(cpu) && prev && dt > 0)
 				snprintf(c, sizeof(c), "%.1f", (used > 0 ? used : 0) / dt * 100);
-			printf("%-20s %-12s %-8s %8lld %8s %6s\n", name,
+			char eg[16], dn[16];
+			count(egress(met, name, "allow"), eg);
+			count(egress(met, name, "deny"), dn);
+			printf("%-20s %-12s %-8s %8lld %8s %6s %8s %8s\n", name,
 			       json_string_value(json_object_get(a, "user")),
 			       json_string_value(json_object_get(a, "state")),
-			       (long long)json_integer_value(json_object_get(a, "restarts")), m, c);
+			       (long long)json_integer_value(json_object_get(a, "restarts")), m, c,
+			       eg, dn);
 			if (!isnan(cpu))
 				json_object_set_new(before, name, json_real(cpu));
 		}

@@ -105,6 +105,11 @@ bool gate_record(struct gconn *c, enum audit_decision d, const char *kind, const
 	bool ok = audit_write(g->log, AUDIT_EGRESS, g->agent, g->run, d, reason, f, n, &err) >= 0;
 	if (!ok)
 		pc_warn("audit: %s", err.msg);
+	/* an allow that could not be written forwards nothing: not counted */
+	if (d == AUDIT_DENY || (ok && (d == AUDIT_ALLOW || d == AUDIT_WOULD_DENY)))
+		gate_stats_decision(g, c->host, d != AUDIT_DENY);
+	if (d == AUDIT_DENY)
+		gate_stats_latency(c); /* answered (or closed) now */
 	if (d != AUDIT_NONE)
 		c->decided = true;
 	if (d == AUDIT_DENY) {
@@ -402,10 +407,7 @@ void gate_pump(struct gconn *c, struct bufferevent *from, struct bufferevent *to
 		n = evbuffer_get_length(in);
 	if (n)
 		evbuffer_remove_buffer(in, out, n);
-	if (from == c->c)
-		c->bytes_up += n;
-	else
-		c->bytes_down += n;
+	gate_count_bytes(c, from == c->c, n);
 	gate_send(to);
 	if (evbuffer_get_length(out) >= GATE_HIGH_WATER) {
 		/* the other side is slow: stop reading until it drains */
@@ -420,6 +422,7 @@ static void detect(struct gconn *c)
 	uint8_t b;
 	if (evbuffer_copyout(in, &b, 1) != 1)
 		return;
+	c->lat_ns = pc_now_ns(); /* its request has begun to arrive */
 	if (c->capture) {
 		capture_readable(c);
 		return;
@@ -672,6 +675,7 @@ int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *
 	g->tls_ops = cfg->tls ? cfg->tls_ops : NULL;
 	g->tls = cfg->tls;
 	g->creds = cfg->creds;
+	g->stats = cfg->stats ? cfg->stats : (g->own_stats = pc_xcalloc(1, sizeof(*g->stats)));
 	/* the host's resolv.conf and hosts file; a machine without either
 	 * still starts (names then fail to resolve, and that is recorded) */
 	g->dns = evdns_base_new(g->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -688,6 +692,19 @@ int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *
 	audit_defer_sync(g->log, sync_soon, g);
 	*out = g;
 	return 0;
+}
+
+void gate_set_agent(struct gate *g, const char *agent)
+{
+	g->agent = agent;
+}
+
+void gate_set_stats(struct gate *g, struct gate_stats *stats)
+{
+	/* nothing counted yet (no agent): the rows start afresh either way */
+	if (!g->own_stats && !stats)
+		g->own_stats = pc_xcalloc(1, sizeof(*g->stats));
+	g->stats = stats ? stats : g->own_stats;
 }
 
 void gate_set_policy(struct gate *g, const struct policy *p)
@@ -768,6 +785,9 @@ void gate_free(struct gate *g)
 		evdns_base_free(g->dns, 1); /* pending lookups call back and free their tickets */
 	if (g->map)
 		pc_dns_map_free(g->map);
+	for (size_t i = 0; i < g->stats_n_hosts; i++)
+		free(g->stats_names[i]);
+	free(g->own_stats);
 	if (g->log) {
 		struct pc_error err = {0};
 		if (audit_sync(g->log, &err) < 0)

@@ -29,6 +29,7 @@
 struct event_base;
 struct gate;
 struct gate_creds;
+struct gate_stats;
 struct pc_tls_ops;
 struct pc_tls;
 
@@ -49,6 +50,9 @@ struct gate_config {
 	const struct pc_tls_ops *tls_ops;
 	struct pc_tls *tls;
 	struct gate_creds *creds;
+	/* where to count requests, bytes, latency (gate/stats.h); NULL: only
+	 * in memory. Must outlive the gate. */
+	struct gate_stats *stats;
 };
 
 int gate_new(const struct gate_config *cfg, struct gate **out, struct pc_error *err);
@@ -61,6 +65,11 @@ int gate_add_listener(struct gate *g, enum gate_listener_kind kind, int fd, uint
  * "revoked"). p must outlive the gate (connections in flight may still
  * name its rules). */
 void gate_set_policy(struct gate *g, const struct policy *p);
+/* A warm run's start (box/control.h), before the agent runs: whom the
+ * records name from now on, and where the numbers go (NULL: only in
+ * memory); both must outlive the gate. */
+void gate_set_agent(struct gate *g, const char *agent);
+void gate_set_stats(struct gate *g, struct gate_stats *stats);
 /* Stop everything now: close every connection (each gets its close
  * record) and the listeners. */
 void gate_shutdown(struct gate *g);
@@ -77,6 +86,7 @@ void gate_summary(const struct gate *g, struct pc_buf *out);
  * the command that adds it. */
 int gate_creds_open(const struct policy *p, const struct pc_tls_ops *ops, const char *identity,
 		    struct gate_creds **out, struct pc_error *err);
+/* (At start; after a reload, credentials it retired count too.) */
 size_t gate_creds_count(const struct gate_creds *cs);
 /* Credential i's environment variable and the placeholder it holds. */
 void gate_creds_env(const struct gate_creds *cs, size_t i, const char **var,
@@ -84,6 +94,25 @@ void gate_creds_env(const struct gate_creds *cs, size_t i, const char **var,
 /* "credential anthropic: the secret of alice, for api.anthropic.com" */
 const char *gate_creds_describe(const struct gate_creds *cs, size_t i, char *buf, size_t n);
 void gate_creds_free(struct gate_creds *cs);
+/* An empty set (nothing read), for a policy reload to fill. */
+struct gate_creds *gate_creds_new(const struct pc_tls_ops *ops, const char *identity);
+/* A reloaded policy's credentials, from the next request on; all or
+ * nothing: on failure err says why and the credentials in force stay.
+ * A credential is known across reloads by its placeholder variable: one
+ * kept keeps its placeholder (the agent holds it) and its secret (re-read
+ * when its name or fallback changed); a new one gets a placeholder the
+ * running agent has no variable for; one removed is retired: injected
+ * nowhere, its placeholder and secrets refused everywhere (exfiltration)
+ * and redacted, for the rest of the run. The vault is read (every
+ * credential, as at start) only when a secret not in hand is needed.
+ * notes gets a sentence per change ("; " between them); *restart is set
+ * when one works only from the next start (a new credential without
+ * header: or query: is swapped only where the agent puts its placeholder,
+ * which the running agent does not have). */
+int gate_creds_reload(struct gate_creds *cs, const struct policy *p, struct pc_buf *notes,
+		      bool *restart, struct pc_error *err);
+/* Inject cs's credentials from the next request on (cs outlives the gate). */
+void gate_set_creds(struct gate *g, struct gate_creds *cs);
 /* A placeholder for a secret of len bytes into out (len + 1 bytes); false
  * when none can differ from the secret (nothing to draw afresh). */
 bool gate_placeholder(const uint8_t *secret, size_t len, char *out);

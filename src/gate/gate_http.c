@@ -52,6 +52,7 @@ void http_free_state(struct gconn *c)
 
 void http_reply_error(struct gconn *c, int status, const char *denied)
 {
+	gate_stats_latency(c); /* answered by the gate itself */
 	struct evbuffer *out = bufferevent_get_output(c->c);
 	/* a header value is one line of visible text */
 	char clean[400];
@@ -83,7 +84,7 @@ static void send_request(struct gconn *c)
 {
 	c->phase = PH_HTTP;
 	evbuffer_add(bufferevent_get_output(c->u), c->head_out.data, c->head_out.len);
-	c->bytes_up += c->head_out.len;
+	gate_count_bytes(c, true, c->head_out.len);
 	if (c->injected[0])
 		explicit_bzero(c->head_out.data, c->head_out.cap); /* it held a secret */
 	pc_buf_free(&c->head_out);
@@ -92,6 +93,7 @@ static void send_request(struct gconn *c)
 		gate_read_on(c->c);
 	gate_read_on(c->u);
 	gate_send(c->u);
+	gate_stats_latency(c); /* its first byte went upstream */
 	forward_request_body(c);
 }
 
@@ -279,6 +281,7 @@ static void on_request(struct gconn *c, const char *buf)
 			evbuffer_add_printf(bufferevent_get_output(c->c),
 					    "HTTP/1.1 200 Connection established\r\n\r\n");
 			gate_send(c->c);
+			gate_stats_latency(c);
 			intercept_start(c);
 			return;
 		}
@@ -424,6 +427,8 @@ static void parse_head(struct gconn *c)
 	size_t len = evbuffer_get_length(in);
 	if (!len)
 		return;
+	if (!c->lat_ns)
+		c->lat_ns = pc_now_ns(); /* a further request on a kept-alive connection */
 	if (!c->req) {
 		c->req = pc_xmalloc(sizeof(*c->req));
 		pc_http_request_init(c->req);
@@ -571,7 +576,7 @@ static void forward_request_body(struct gconn *c)
 			emit_scanned(c, out, ok, cr > 0);
 		}
 		c->req_done = cr > 0;
-		c->bytes_up += evbuffer_get_length(out) - before;
+		gate_count_bytes(c, true, evbuffer_get_length(out) - before);
 		gate_pump(c, c->c, c->u, 0); /* send, and pause the client if it is ahead */
 		if (!off)
 			break;
@@ -692,7 +697,7 @@ static bool parse_response_head(struct gconn *c)
 			c->up_reusable = false;
 	}
 	rewrite_response(c, buf);
-	c->bytes_down += r->h.head_len;
+	gate_count_bytes(c, false, r->h.head_len);
 	evbuffer_drain(in, r->h.head_len);
 	gate_send(c->c);
 	free(c->resp);
@@ -766,7 +771,7 @@ void http_upstream_readable(struct gconn *c)
 			if (cr > 0)
 				evbuffer_add(out, "0\r\n\r\n", 5);
 			evbuffer_drain(in, off);
-			c->bytes_down += off;
+			gate_count_bytes(c, false, off);
 			gate_pump(c, c->u, c->c, 0);
 		} else {
 			gate_pump(c, c->u, c->c, off);

@@ -11,6 +11,7 @@
 
 void tunnel_start(struct gconn *c)
 {
+	gate_stats_latency(c); /* connected, and the agent told (or a capture let through) */
 	c->phase = PH_TUNNEL;
 	/* long-lived by nature (a TLS session, a websocket): no idle limit */
 	bufferevent_set_timeouts(c->c, NULL, NULL);
@@ -100,6 +101,7 @@ void tunnel_drained(struct gconn *c, bool client_side)
 
 static void socks_reply(struct gconn *c, uint8_t rep)
 {
+	gate_stats_latency(c);
 	uint8_t out[PC_SOCKS5_REPLY_MAX];
 	size_t n;
 	struct sockaddr_storage ss;
@@ -235,6 +237,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 void capture_start(struct gconn *c)
 {
+	c->lat_ns = c->start_ns; /* a captured connection is its request */
 	char ip[INET6_ADDRSTRLEN] = "";
 	struct sockaddr_storage *d = &c->dst;
 	if (d->ss_family == AF_INET6) {
@@ -280,6 +283,7 @@ static void capture_go(struct gconn *c)
 		return;
 	}
 	if (c->intercept) {
+		gate_stats_latency(c); /* the gate answers its TLS itself */
 		intercept_start(c);
 		return;
 	}

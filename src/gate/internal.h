@@ -15,6 +15,7 @@
 
 #include "gate/gate.h"
 #include "gate/proto.h"
+#include "gate/stats.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -44,6 +45,7 @@
 #define GATE_DENIAL_KEYS	16   /* distinct destinations in the exit summary */
 #define GATE_SCAN_WHOLE		(64 * 1024) /* bodies searched whole before sending */
 #define GATE_SCAN_WAIT_MS	1000	    /* for a chunked one to end */
+#define GATE_STATS_INDEX	128	    /* slots of the host -> stats row index */
 
 enum gconn_proto {
 	GP_UNKNOWN = 0,
@@ -92,6 +94,11 @@ struct gate_cred {
 	char **hosts; /* where the secret may go */
 	char **fallback; /* groups whose secret stands in ("group:sales") */
 	char *header, *format, *query;
+	size_t at;    /* its index in the policy's credentials[] */
+	/* removed (or its secret replaced) by a policy reload: hosts NULL, so
+	 * injected nowhere; its placeholder (NULL when a successor took it
+	 * over) and its secrets stay refused everywhere and redacted */
+	bool retired;
 	char *placeholder; /* what the agent holds: as long as the secret */
 	size_t ph_len;
 	char *owner; /* whose secret it is (the identity, or a group) */
@@ -137,6 +144,7 @@ struct gconn {
 	struct sockaddr_storage dst; /* capture: where the agent connected */
 	const struct policy *policy; /* the one that decided (kept alive by the box) */
 	uint64_t start_ns;
+	uint64_t lat_ns; /* arrival of the request not yet answered or sent on (0: none) */
 
 	/* the current destination and request, for decisions and records */
 	char host[PC_HTTP_HOST_MAX + 1];
@@ -222,6 +230,13 @@ struct gate {
 	struct gate_denial denials[GATE_DENIAL_KEYS];
 	size_t n_denials;
 	unsigned long denied, denied_other;
+	/* the numbers (stats.h): the run's file, else own_stats; the host
+	 * rows found through an index of our own, never read back from it */
+	struct gate_stats *stats, *own_stats;
+	uint32_t stats_hash[GATE_STATS_INDEX];
+	uint8_t stats_row[GATE_STATS_INDEX]; /* 1 + row, 0: free */
+	char *stats_names[GATE_STATS_HOSTS];
+	uint32_t stats_n_hosts;
 };
 
 /* gate.c */
@@ -261,6 +276,21 @@ void gate_read_on(struct bufferevent *b);
  * socket already brought is decrypted first (a filter stopped at its
  * watermark hears of no more bytes otherwise). */
 size_t gate_refill(struct bufferevent *b);
+/* stats.c: counting into g->stats */
+void gate_stats_decision(struct gate *g, const char *host, bool allowed);
+/* c's pending request or connection was sent on or answered: its latency
+ * (from c->lat_ns), once. */
+void gate_stats_latency(struct gconn *c);
+static inline void gate_count_bytes(struct gconn *c, bool up, uint64_t n)
+{
+	if (up) {
+		c->bytes_up += n;
+		gate_stats_add(&c->g->stats->bytes_up, n);
+	} else {
+		c->bytes_down += n;
+		gate_stats_add(&c->g->stats->bytes_down, n);
+	}
+}
 /* Moving bytes between the two sides with back-pressure (and sending). */
 void gate_pump(struct gconn *c, struct bufferevent *from, struct bufferevent *to, size_t n);
 
