@@ -25,12 +25,9 @@ int box_intercept_open(const struct box_config *bc, struct box_intercept *bi,
 	int r = bi->ops->ctx_new(p->net.upstream_ca, &bi->tls, err);
 	if (r < 0)
 		return r;
-	if (p->n_credentials) {
-		_cleanup_free_ char *me = bc->identity ? NULL : vault_default_identity();
-		r = gate_creds_open(p, bi->ops, bc->identity ? bc->identity : me, &bi->creds, err);
-		if (r < 0)
-			return r;
-	}
+	/* a warm run's come with its start: whose they are is not known yet */
+	if (!bc->warm && (r = box_intercept_creds(bi, p, bc->identity, err)) < 0)
+		return r;
 	/* the sandbox trusts the system's roots and the run's CA */
 	const char *roots = bi->ops->system_roots();
 	_cleanup_buf_ struct pc_buf b = {0};
@@ -49,6 +46,48 @@ int box_intercept_open(const struct box_config *bc, struct box_intercept *bi,
 	pc_buf_puts(&b, bi->ops->ca_pem(bi->tls));
 	pc_buf_append(&b, "", 0);
 	bi->bundle = pc_steal_ptr(&b.data);
+	return 0;
+}
+
+int box_intercept_creds(struct box_intercept *bi, const struct policy *p, const char *identity,
+			struct pc_error *err)
+{
+	if (!p->n_credentials)
+		return 0;
+	_cleanup_free_ char *me = identity ? NULL : vault_default_identity();
+	return gate_creds_open(p, bi->ops, identity ? identity : me, &bi->creds, err);
+}
+
+int box_intercept_reload(struct box_intercept *bi, const struct box_config *bc, struct gate *g,
+			 const struct policy *p, struct pc_buf *notes, bool *restart,
+			 struct pc_error *err)
+{
+	if (!bi->tls) {
+		if (!p->n_credentials)
+			return 0;
+		/* the sandbox trusts no CA of ours: its TLS cannot end at the gate */
+		*restart = true;
+		return pc_error(err, ENOTSUP,
+				"this run started without TLS interception (its policy had no "
+				"credentials and no method/path rules), so the sandbox trusts no CA "
+				"of the gate's and no request can carry a credential: a restart is "
+				"needed");
+	}
+	if (bi->creds)
+		return gate_creds_reload(bi->creds, p, notes, restart, err);
+	if (!p->n_credentials)
+		return 0;
+	/* interception for method/path rules only, until now */
+	_cleanup_free_ char *me = bc->identity ? NULL : vault_default_identity();
+	struct gate_creds *cs = gate_creds_new(bi->ops, bc->identity ? bc->identity : me);
+	int r = gate_creds_reload(cs, p, notes, restart, err);
+	if (r < 0) {
+		gate_creds_free(cs);
+		return r;
+	}
+	bi->creds = cs;
+	if (g)
+		gate_set_creds(g, cs);
 	return 0;
 }
 

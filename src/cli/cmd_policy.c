@@ -26,8 +26,9 @@ static void usage_policy(FILE *out)
 		"  suggest  turn the egress denials in an audit log into the allow entries\n"
 		"           that would admit them, for you to review and paste\n"
 		"  apply    give a daemon's agent a new policy: checked, the changed sections\n"
-		"           named, egress rules taken by the running sandbox at once; the\n"
-		"           rest (filesystem, limits...) at its next start, as it says\n\n"
+		"           named; the running agent takes egress rules, credentials and\n"
+		"           approvals at once, memory/pids/cpu limits in place; what needs a\n"
+		"           restart (filesystem, environment, seccomp...) is said, with why\n\n"
 		"examples:\n"
 		"  pincer policy check examples/policies/coder.yaml\n"
 		"  pincer policy check --default      # what 'pincer run' uses without --policy\n"
@@ -343,6 +344,65 @@ static int policy_suggest(int argc, char **argv)
 	return PC_EXIT_OK;
 }
 
+static void print_list(const char *head, json_t *list, const char *tail)
+{
+	if (!json_array_size(list))
+		return;
+	printf("  %s:", head);
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v) printf("%s %s", i ? "," : "", json_string_value(v));
+	printf("%s\n", tail);
+}
+
+/* The daemon's answer (daemon.h, PUT .../policy), for people. */
+static void print_applied(const char *agent, json_t *j)
+{
+	json_t *changed = json_object_get(j, "changed");
+	json_t *applied = json_object_get(j, "applied");
+	bool reloaded = json_is_true(json_object_get(j, "reloaded"));
+	printf("%s: ", agent);
+	if (!json_array_size(changed)) {
+		printf("no change\n");
+		return;
+	}
+	printf("changed:");
+	size_t i;
+	json_t *v;
+	json_array_foreach(changed, i, v) printf(" %s", json_string_value(v));
+	if (!reloaded) {
+		const char *e = json_string_value(json_object_get(j, "error_reloading"));
+		if (e)
+			printf("\n  the running agent refused it: %s\n", e);
+		else
+			printf("; not running: the new policy applies at its next start\n");
+		return;
+	}
+	if (!json_is_array(applied)) { /* the run did not say: the daemon's guess */
+		bool net = false;
+		json_array_foreach(changed, i, v)
+			net |= strcmp(json_string_value(v), "network") == 0;
+		printf("%s%s\n", net ? "; egress rules reloaded now" : "",
+		       json_is_true(json_object_get(j, "restart_needed"))
+			       ? "; the rest applies at its next start (pincer agent restart)"
+			       : "");
+	} else {
+		printf("\n");
+		bool net = false;
+		json_array_foreach(applied, i, v)
+			net |= strcmp(json_string_value(v), "network") == 0;
+		if (!json_array_size(applied))
+			printf("  applied now: nothing\n");
+		print_list("applied now", applied, net ? " (egress rules reloaded now)" : "");
+		_cleanup_free_ char *tail =
+			pc_xasprintf(" (at its next start: pincer agent restart %s)", agent);
+		print_list("needs a restart", json_object_get(j, "restart_for"), tail);
+		print_list("not applied", json_object_get(j, "not_applied"), "");
+	}
+	json_array_foreach(json_object_get(j, "notes"), i, v)
+		printf("  - %s\n", json_string_value(v));
+}
+
 /* `pincer policy apply AGENT FILE`: PUT /v1/agents/AGENT/policy. */
 static int policy_apply(int argc, char **argv)
 {
@@ -402,22 +462,7 @@ static int policy_apply(int argc, char **argv)
 		json_decref(j);
 		return PC_EXIT_FAIL;
 	}
-	json_t *changed = json_object_get(j, "changed");
-	printf("%s: ", args[0]);
-	if (!json_array_size(changed)) {
-		printf("no change\n");
-	} else {
-		printf("changed:");
-		size_t i;
-		json_t *v;
-		json_array_foreach(changed, i, v) printf(" %s", json_string_value(v));
-		printf("%s%s\n",
-		       json_is_true(json_object_get(j, "reloaded")) ? "; egress rules reloaded now"
-								    : "",
-		       json_is_true(json_object_get(j, "restart_needed"))
-			       ? "; the rest applies at its next start (pincer agent restart)"
-			       : "");
-	}
+	print_applied(args[0], j);
 	json_decref(j);
 	return PC_EXIT_OK;
 }

@@ -197,18 +197,23 @@ static int load_secrets(struct gate_creds *cs, struct pc_error *err)
 	struct vault *v = NULL;
 	struct vault_options o = {0};
 	int r = cs->ops->vault_open(&o, &v, err);
-	if (r == -ENOENT && cs->n) {
+	const struct gate_cred *first = NULL;
+	for (size_t i = 0; i < cs->n && !first; i++)
+		first = cs->c[i].retired ? NULL : &cs->c[i];
+	if (r == -ENOENT && first) {
 		_cleanup_free_ char *store = vault_store_file();
 		return pc_error(err, r,
-				"credentials[0]: no vault at %s to take secret '%s' from (pincer "
+				"credentials[%zu]: no vault at %s to take secret '%s' from (pincer "
 				"vault set %s --owner %s)",
-				store, cs->c[0].name, cs->c[0].name, cs->identity);
+				first->at, store, first->name, first->name, cs->identity);
 	}
 	if (r < 0)
 		return pc_error_prefix(err, "credentials: the vault holding their secrets");
 	struct gate_cred *fresh = pc_xcalloc(cs->n ? cs->n : 1, sizeof(*fresh));
 	for (size_t i = 0; i < cs->n && r == 0; i++) {
 		struct gate_cred *cr = &cs->c[i];
+		if (cr->retired) /* keeps its last values: never injected again */
+			continue;
 		struct vault_secret s = {0};
 		r = cs->ops->vault_lookup(v, cr->name, cs->identity,
 					  (const char *const *)cr->fallback, &s, err);
@@ -216,7 +221,7 @@ static int load_secrets(struct gate_creds *cs, struct pc_error *err)
 			pc_error(err, r,
 				 "credentials[%zu]: no secret '%s' for %s in the vault%s (pincer "
 				 "vault set %s --owner %s)",
-				 i, cr->name, cs->identity,
+				 cr->at, cr->name, cs->identity,
 				 cr->fallback ? " nor for its fallback groups" : "", cr->name,
 				 cs->identity);
 		if (r == 0 && (s.len > VAULT_VALUE_MAX || !usable(s.value, s.len) ||
@@ -225,7 +230,7 @@ static int load_secrets(struct gate_creds *cs, struct pc_error *err)
 				     "credentials[%zu]: secret '%s' of %s%s is too short or too "
 				     "uniform to stand in for with a placeholder (8 bytes or more, "
 				     "at least 4 letters or digits)",
-				     i, cr->name, s.owner ? s.owner : cs->identity,
+				     cr->at, cr->name, s.owner ? s.owner : cs->identity,
 				     s.previous && !usable(s.previous, s.previous_len)
 					     ? " (its previous value, kept after a rotation)"
 					     : "");
@@ -244,6 +249,8 @@ static int load_secrets(struct gate_creds *cs, struct pc_error *err)
 	}
 	for (size_t i = 0; i < cs->n; i++) {
 		struct gate_cred *cr = &cs->c[i], *f = &fresh[i];
+		if (cr->retired)
+			continue;
 		struct gate_cred *gone = r == 0 ? cr : f; /* what is wiped */
 		if (r == 0) {
 			struct gate_cred old = *cr;
@@ -286,17 +293,24 @@ static void update_max(struct gate_creds *cs)
 	}
 }
 
-int gate_creds_open(const struct policy *p, const struct pc_tls_ops *ops, const char *identity,
-		    struct gate_creds **out, struct pc_error *err)
+struct gate_creds *gate_creds_new(const struct pc_tls_ops *ops, const char *identity)
 {
 	struct gate_creds *cs = pc_xcalloc(1, sizeof(*cs));
 	cs->ops = ops;
 	cs->identity = pc_xstrdup(identity);
+	cs->c = pc_xcalloc(1, sizeof(*cs->c));
+	return cs;
+}
+
+/* p's credentials, without their secrets, into a new array of cs. */
+static void creds_from_policy(struct gate_creds *cs, const struct policy *p)
+{
 	cs->n = p->n_credentials;
 	cs->c = pc_xcalloc(cs->n ? cs->n : 1, sizeof(*cs->c));
 	for (size_t i = 0; i < cs->n; i++) {
 		const struct pc_credential *pc = &p->credentials[i];
 		struct gate_cred *cr = &cs->c[i];
+		cr->at = i;
 		cr->name = pc_xstrdup(pc->name);
 		cr->var = pc_xstrdup(pc->placeholder);
 		for (size_t h = 0; pc->hosts && pc->hosts[h]; h++)
@@ -307,6 +321,15 @@ int gate_creds_open(const struct policy *p, const struct pc_tls_ops *ops, const 
 		for (size_t f = 0; pc->fallback && pc->fallback[f]; f++)
 			pc_strv_push(&cr->fallback, pc->fallback[f]);
 	}
+}
+
+int gate_creds_open(const struct policy *p, const struct pc_tls_ops *ops, const char *identity,
+		    struct gate_creds **out, struct pc_error *err)
+{
+	struct gate_creds *cs = pc_xcalloc(1, sizeof(*cs));
+	cs->ops = ops;
+	cs->identity = pc_xstrdup(identity);
+	creds_from_policy(cs, p);
 	int r = load_secrets(cs, err);
 	if (r < 0) {
 		gate_creds_free(cs);
@@ -376,31 +399,267 @@ const char *gate_creds_describe(const struct gate_creds *cs, size_t i, char *buf
 	return buf;
 }
 
+static void cred_free(const struct pc_tls_ops *ops, struct gate_cred *cr)
+{
+	cred_wipe_secret(ops, cr);
+	if (cr->placeholder) {
+		ops->vault_wipe(cr->placeholder, cr->ph_len);
+		free(cr->placeholder);
+	}
+	free(cr->name);
+	free(cr->var);
+	free(cr->owner);
+	pc_strv_free(cr->hosts);
+	pc_strv_free(cr->fallback);
+	free(cr->header);
+	free(cr->format);
+	free(cr->query);
+	memset(cr, 0, sizeof(*cr));
+}
+
 void gate_creds_free(struct gate_creds *cs)
 {
 	if (!cs)
 		return;
-	for (size_t i = 0; i < cs->n; i++) {
-		struct gate_cred *cr = &cs->c[i];
-		cred_wipe_secret(cs->ops, cr);
-		if (cr->placeholder) {
-			cs->ops->vault_wipe(cr->placeholder, cr->ph_len);
-			free(cr->placeholder);
-		}
-		free(cr->name);
-		free(cr->var);
-		free(cr->owner);
-		pc_strv_free(cr->hosts);
-		pc_strv_free(cr->fallback);
-		free(cr->header);
-		free(cr->format);
-		free(cr->query);
-	}
+	for (size_t i = 0; i < cs->n; i++)
+		cred_free(cs->ops, &cs->c[i]);
 	if (cs->v)
 		cs->ops->vault_close(cs->v);
 	free(cs->c);
 	free(cs->identity);
 	free(cs);
+}
+
+/* ---- a policy reload ---------------------------------------------------- */
+
+static bool strv_equal(char *const *a, char *const *b)
+{
+	size_t n = pc_strv_len(a);
+	if (n != pc_strv_len(b))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool str_equal(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool bytes_equal(const void *a, size_t na, const void *b, size_t nb)
+{
+	return a && b && na == nb && memcmp(a, b, na) == 0;
+}
+
+/* The credential of cs (retired or not) whose placeholder variable is var. */
+static struct gate_cred *by_var(struct gate_creds *cs, const char *var, bool retired)
+{
+	for (size_t i = 0; i < cs->n; i++)
+		if (cs->c[i].retired == retired && strcmp(cs->c[i].var, var) == 0)
+			return &cs->c[i];
+	return NULL;
+}
+
+/* The secret in hand of a credential whose source did not change. */
+static void copy_secret(struct gate_cred *to, const struct gate_cred *from)
+{
+	to->secret = copy_bytes(from->secret, from->len);
+	to->len = from->len;
+	if (from->previous) {
+		to->previous = copy_bytes(from->previous, from->prev_len);
+		to->prev_len = from->prev_len;
+	}
+	for (size_t f = 0; f < from->n_forms; f++) {
+		to->forms[f].p = copy_bytes(from->forms[f].p, from->forms[f].n);
+		to->forms[f].n = from->forms[f].n;
+	}
+	to->n_forms = from->n_forms;
+	to->owner = pc_xstrdup(from->owner);
+}
+
+/* Does a credential of nx hold each value of old that must stay refused?
+ * (Then old, whose placeholder went to its successor, protects nothing.) */
+static bool values_held(const struct gate_creds *nx, const struct gate_cred *old)
+{
+	if (old->placeholder)
+		return false;
+	const uint8_t *vals[2] = {old->secret, old->previous};
+	const size_t lens[2] = {old->len, old->prev_len};
+	for (int k = 0; k < 2; k++) {
+		bool held = !vals[k];
+		for (size_t i = 0; i < nx->n && !held; i++)
+			held = bytes_equal(nx->c[i].secret, nx->c[i].len, vals[k], lens[k]) ||
+			       bytes_equal(nx->c[i].previous, nx->c[i].prev_len, vals[k], lens[k]);
+		if (!held)
+			return false;
+	}
+	return true;
+}
+
+static void hosts_text(char *const *hosts, struct pc_buf *b)
+{
+	for (size_t h = 0; hosts && hosts[h]; h++)
+		pc_buf_printf(b, "%s%s", h ? ", " : "", hosts[h]);
+}
+
+static void note(struct pc_buf *notes, const char *fmt, ...) _printf_(2, 3);
+static void note(struct pc_buf *notes, const char *fmt, ...)
+{
+	va_list ap;
+	if (notes->len)
+		pc_buf_puts(notes, "; ");
+	va_start(ap, fmt);
+	pc_buf_vprintf(notes, fmt, ap);
+	va_end(ap);
+}
+
+/* What changed for each credential, before the new set replaces the old. */
+static void describe_changes(struct gate_creds *cs, const struct gate_creds *nx,
+			     const bool *new_ph, struct pc_buf *notes, bool *restart)
+{
+	for (size_t i = 0; i < nx->n; i++) {
+		const struct gate_cred *nw = &nx->c[i];
+		struct gate_cred *old = by_var(cs, nw->var, false);
+		_cleanup_buf_ struct pc_buf h = {0};
+		hosts_text(nw->hosts, &h);
+		if (!old) {
+			note(notes, "credential %s added (the secret of %s, for %s)", nw->name,
+			     nw->owner, h.data);
+			if (!new_ph[i])
+				note(notes, "its placeholder is the one $%s held before", nw->var);
+			else if (nw->header || nw->query)
+				note(notes,
+				     "the running agent has no $%s (it gets it at its next "
+				     "start): %s is injected into its requests to %s without it",
+				     nw->var, nw->header ? nw->header : nw->query, h.data);
+			else
+				note(notes,
+				     "the running agent has no $%s, and credential %s is put "
+				     "only where the agent sends its placeholder: usable from its "
+				     "next start",
+				     nw->var, nw->name);
+			*restart |= new_ph[i] && !nw->header && !nw->query;
+			continue;
+		}
+		if (strcmp(old->name, nw->name) != 0 || !strv_equal(old->fallback, nw->fallback))
+			note(notes,
+			     "$%s now stands for the secret '%s' of %s (was '%s' of %s, which stays "
+			     "refused everywhere)",
+			     nw->var, nw->name, nw->owner, old->name, old->owner);
+		if (!strv_equal(old->hosts, nw->hosts))
+			note(notes, "credential %s now goes to %s only", nw->name, h.data);
+		if (!str_equal(old->header, nw->header) || !str_equal(old->format, nw->format) ||
+		    !str_equal(old->query, nw->query))
+			note(notes, "credential %s now goes in %s %s", nw->name,
+			     nw->header ? "header" : nw->query ? "query parameter" : "the place of",
+			     nw->header ? nw->header : nw->query ? nw->query : "its placeholder");
+	}
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct gate_cred *old = &cs->c[i];
+		bool kept = false;
+		for (size_t j = 0; j < nx->n && !kept; j++)
+			kept = strcmp(nx->c[j].var, old->var) == 0;
+		if (!old->retired && !kept)
+			note(notes,
+			     "credential %s removed: injected nowhere from now on; its placeholder "
+			     "($%s) and its secret stay refused everywhere (exfiltration)",
+			     old->name, old->var);
+	}
+}
+
+int gate_creds_reload(struct gate_creds *cs, const struct policy *p, struct pc_buf *notes,
+		      bool *restart, struct pc_error *err)
+{
+	struct gate_creds *nx = pc_xcalloc(1, sizeof(*nx));
+	nx->ops = cs->ops;
+	nx->identity = pc_xstrdup(cs->identity);
+	creds_from_policy(nx, p);
+	bool read = false;
+	for (size_t i = 0; i < nx->n; i++) {
+		struct gate_cred *nw = &nx->c[i], *old = by_var(cs, nw->var, false);
+		if (old && strcmp(old->name, nw->name) == 0 &&
+		    strv_equal(old->fallback, nw->fallback))
+			copy_secret(nw, old);
+		else
+			read = true;
+	}
+	/* all or nothing, as at start: nothing of cs changes before this */
+	int r = read ? load_secrets(nx, err) : 0;
+	bool *new_ph = pc_xcalloc(nx->n + 1, sizeof(*new_ph));
+	for (size_t i = 0; i < nx->n && r == 0; i++) {
+		struct gate_cred *nw = &nx->c[i], *had = by_var(cs, nw->var, false);
+		if (!had)
+			had = by_var(cs, nw->var, true); /* removed before, back now */
+		if (had && had->placeholder &&
+		    !bytes_equal(had->placeholder, had->ph_len, nw->secret, nw->len)) {
+			/* the agent holds it: it keeps standing for this credential */
+			nw->placeholder = pc_xmalloc(had->ph_len + 1);
+			memcpy(nw->placeholder, had->placeholder, had->ph_len + 1);
+			nw->ph_len = had->ph_len;
+			continue;
+		}
+		nw->placeholder = pc_xmalloc(nw->len + 1);
+		nw->ph_len = nw->len;
+		new_ph[i] = true;
+		if (!gate_placeholder(nw->secret, nw->len, nw->placeholder))
+			r = pc_error(err, EINVAL,
+				     "credentials[%zu]: secret '%s' of %s has too few letters and "
+				     "digits to stand in for with a placeholder",
+				     nw->at, nw->name, nw->owner);
+	}
+	if (r < 0) {
+		free(new_ph);
+		gate_creds_free(nx);
+		return r;
+	}
+	describe_changes(cs, nx, new_ph, notes, restart);
+	free(new_ph);
+
+	/* the new credentials first, then the old ones still worth refusing */
+	struct gate_cred *all = pc_xcalloc(nx->n + cs->n + 1, sizeof(*all));
+	memcpy(all, nx->c, nx->n * sizeof(*all));
+	size_t k = nx->n;
+	for (size_t i = 0; i < cs->n; i++) {
+		struct gate_cred *o = &cs->c[i];
+		for (size_t j = 0; j < nx->n && o->placeholder; j++) {
+			if (!bytes_equal(nx->c[j].placeholder, nx->c[j].ph_len, o->placeholder,
+					 o->ph_len))
+				continue;
+			cs->ops->vault_wipe(o->placeholder, o->ph_len);
+			free(o->placeholder);
+			o->placeholder = NULL;
+			o->ph_len = 0;
+		}
+		if (values_held(nx, o)) {
+			cred_free(cs->ops, o);
+			continue;
+		}
+		pc_strv_free(o->hosts);
+		o->hosts = NULL;
+		o->retired = true;
+		all[k++] = *o;
+	}
+	free(cs->c);
+	cs->c = all;
+	cs->n = k;
+	free(nx->c);
+	nx->c = NULL;
+	nx->n = 0;
+	if (nx->v) { /* the store just read is the one compared with from now on */
+		if (cs->v)
+			cs->ops->vault_close(cs->v);
+		cs->v = pc_steal_ptr(&nx->v);
+	}
+	gate_creds_free(nx);
+	update_max(cs);
+	return 0;
+}
+
+void gate_set_creds(struct gate *g, struct gate_creds *cs)
+{
+	g->creds = cs;
 }
 
 /* ---- searches ----------------------------------------------------------- */
@@ -417,7 +676,9 @@ bool cred_for_host(const struct gate_cred *cr, const char *host)
 static size_t cred_values(const struct gate_cred *cr, struct cred_value *v)
 {
 	size_t k = 0;
-	v[k++] = (struct cred_value){(const uint8_t *)cr->placeholder, cr->ph_len, "placeholder"};
+	if (cr->placeholder)
+		v[k++] = (struct cred_value){(const uint8_t *)cr->placeholder, cr->ph_len,
+					     "placeholder"};
 	if (cr->secret)
 		v[k++] = (struct cred_value){cr->secret, cr->len, "secret value"};
 	if (cr->previous)

@@ -27,10 +27,17 @@ static void exfiltration(struct gconn *c, const struct cred_value *v, const char
 	for (size_t h = 0; v->cred->hosts && v->cred->hosts[h] && l < sizeof(allowed); h++)
 		l += (size_t)snprintf(allowed + l, sizeof(allowed) - l, "%s%s", h ? ", " : "",
 				      v->cred->hosts[h]);
-	snprintf(reason, sizeof(reason),
-		 "exfiltration blocked: the %s of credential %s (%s) in the request %s to %s:%u, "
-		 "which the credential does not name (it may go to %s only)",
-		 v->what, v->cred->name, v->cred->var, where, c->host, c->port, allowed);
+	if (v->cred->retired) /* removed by a policy reload: it may go nowhere */
+		snprintf(reason, sizeof(reason),
+			 "exfiltration blocked: the %s of credential %s (%s) in the request %s to "
+			 "%s:%u; the credential was removed from the policy by a reload, so it may "
+			 "go nowhere",
+			 v->what, v->cred->name, v->cred->var, where, c->host, c->port);
+	else
+		snprintf(reason, sizeof(reason),
+			 "exfiltration blocked: the %s of credential %s (%s) in the request %s to "
+			 "%s:%u, which the credential does not name (it may go to %s only)",
+			 v->what, v->cred->name, v->cred->var, where, c->host, c->port, allowed);
 	struct audit_field f[10];
 	size_t n = gate_fields(c, f);
 	f[n++] = AUDIT_STR("credential", v->cred->name);

@@ -541,3 +541,256 @@ void cgroup_destroy(struct cgroup *cg)
 	free(cg->desc);
 	free(cg);
 }
+
+/* ---- limits changed in place (a policy reload) --------------------------
+ *
+ * The running sandbox's groups are found from its PID 1's /proc/PID/cgroup
+ * (paths in our cgroup namespace): a group of its own is one named
+ * "pincer-..." that is not ours. Without one for a controller the limit
+ * cannot change in place: cgroups were not available at start (the limits
+ * are rlimits, which cannot be changed for processes already running), or,
+ * on v1, the run started without that limit (moving a live sandbox into a
+ * new group races its forks). On v2 a controller missing from the leaf is
+ * enabled above it, as cgroup_create does.
+ */
+
+static void why_add(struct pc_buf *why, const char *fmt, ...) _printf_(2, 3);
+static void why_add(struct pc_buf *why, const char *fmt, ...)
+{
+	va_list ap;
+	if (why->len)
+		pc_buf_puts(why, "; ");
+	va_start(ap, fmt);
+	pc_buf_vprintf(why, fmt, ap);
+	va_end(ap);
+}
+
+static void mib(uint64_t bytes, char *out, size_t n)
+{
+	if (bytes % (1024 * 1024) == 0)
+		pc_format_size(bytes, out, n);
+	else
+		snprintf(out, n, "%.1fM", (double)bytes / (1024 * 1024));
+}
+
+/* The sandbox's own group for ctrl (v1) or its leaf (v2: ctrl NULL). */
+static char *sandbox_group(const char *theirs, const char *self, const char *ctrl)
+{
+	_cleanup_free_ char *g = own_group(theirs, ctrl);
+	_cleanup_free_ char *mine = own_group(self, ctrl);
+	if (!g || (mine && strcmp(g, mine) == 0))
+		return NULL;
+	const char *base = strrchr(g, '/');
+	if (!base || strncmp(base + 1, "pincer-", 7) != 0)
+		return NULL;
+	return pc_steal_ptr(&g);
+}
+
+static bool cg_number(const struct cg_dir *d, const char *file, uint64_t *v)
+{
+	char buf[64];
+	if (cg_read(d, file, buf, sizeof(buf)) < 0)
+		return false;
+	*v = strncmp(buf, "max", 3) == 0 ? UINT64_MAX : strtoull(buf, NULL, 10);
+	return true;
+}
+
+static int set_memory(int version, const struct cg_dir *d, uint64_t bytes, struct pc_buf *why)
+{
+	char v[32], want[32], use[32], was[32] = "none";
+	struct pc_error err = {0};
+	uint64_t cur = UINT64_MAX, usage = 0;
+	if (bytes)
+		snprintf(v, sizeof(v), "%" PRIu64, bytes);
+	else
+		snprintf(v, sizeof(v), "%s", version == 2 ? "max" : "-1");
+	mib(bytes, want, sizeof(want));
+	if (version == 2) {
+		/* memory.max below what is in use makes the kernel OOM-kill
+		 * the whole sandbox (memory.oom.group): not done in place */
+		if (bytes && cg_number(d, "memory.current", &usage) && usage > bytes) {
+			mib(usage, use, sizeof(use));
+			why_add(why,
+				"memory: not lowered to %s in place: the sandbox uses %s, and "
+				"cgroup v2 would OOM-kill it",
+				want, use);
+			return -EBUSY;
+		}
+		int r = cg_write(d, "memory.max", v, false, &err);
+		if (r < 0)
+			why_add(why, "memory: %s", err.msg);
+		if (r == 0 && bytes) { /* as cgroup_create: no swap, the sandbox dies whole */
+			(void)cg_write(d, "memory.swap.max", "0", true, NULL);
+			(void)cg_write(d, "memory.oom.group", "1", true, NULL);
+		}
+		return r;
+	}
+	(void)cg_number(d, "memory.limit_in_bytes", &cur);
+	if (cur < (1ULL << 60))
+		mib(cur, was, sizeof(was));
+	/* v1 keeps memory+swap at or above memory: raised first, lowered last */
+	bool memsw = faccessat(d->fd, "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
+	int r = 0;
+	if (!bytes || bytes >= cur) {
+		if (memsw)
+			r = cg_write(d, "memory.memsw.limit_in_bytes", v, false, &err);
+		if (r == 0)
+			r = cg_write(d, "memory.limit_in_bytes", v, false, &err);
+	} else {
+		r = cg_write(d, "memory.limit_in_bytes", v, false, &err);
+		if (r == 0 && memsw) {
+			r = cg_write(d, "memory.memsw.limit_in_bytes", v, false, &err);
+			if (r < 0) { /* memory went down, memory+swap could not: as before */
+				char back[32];
+				snprintf(back, sizeof(back), "%" PRIu64, cur);
+				(void)cg_write(d, "memory.limit_in_bytes", back, false, NULL);
+			}
+		}
+	}
+	if (r == -EBUSY) {
+		(void)cg_number(d, "memory.usage_in_bytes", &usage);
+		mib(usage, use, sizeof(use));
+		why_add(why,
+			"memory: cannot lower the limit to %s in place: the sandbox uses %s, "
+			"which the kernel could not reclaim (EBUSY); the limit stays %s",
+			want, use, was);
+	} else if (r < 0) {
+		why_add(why, "memory: %s", err.msg);
+	}
+	return r;
+}
+
+static int set_one(int version, int c, const struct cg_dir *d, const struct pc_limits *l,
+		   struct pc_buf *why)
+{
+	struct pc_error err = {0};
+	char v[48];
+	int r;
+	switch (c) {
+	case CG_MEMORY:
+		return set_memory(version, d, l->memory, why);
+	case CG_PIDS:
+		if (l->pids)
+			snprintf(v, sizeof(v), "%" PRIu32, l->pids);
+		else
+			snprintf(v, sizeof(v), "max");
+		r = cg_write(d, "pids.max", v, false, &err);
+		break;
+	case CG_CPU:
+	default: {
+		uint64_t q = (uint64_t)l->cpus_milli * CPU_PERIOD_US / 1000;
+		if (q < 1000)
+			q = 1000;
+		if (version == 2 && l->cpus_milli)
+			snprintf(v, sizeof(v), "%" PRIu64 " %d", q, CPU_PERIOD_US);
+		else if (version == 2)
+			snprintf(v, sizeof(v), "max %d", CPU_PERIOD_US);
+		else if (l->cpus_milli)
+			snprintf(v, sizeof(v), "%" PRIu64, q);
+		else
+			snprintf(v, sizeof(v), "-1");
+		r = version == 1 ? cg_write(d, "cpu.cfs_period_us", "100000", false, &err) : 0;
+		if (r == 0)
+			r = cg_write(d, version == 2 ? "cpu.max" : "cpu.cfs_quota_us", v, false,
+				     &err);
+		break;
+	}
+	}
+	if (r < 0)
+		why_add(why, "%s: %s", cg_name[c], err.msg);
+	return r;
+}
+
+/* v2: is ctrl enabled for the leaf (in its parent's subtree_control)?
+ * If not, enable it above, as cgroup_create does. */
+static bool leaf_has(const char *leaf, const struct cg_dir *d, int c, struct pc_buf *why)
+{
+	char have[512];
+	if (cg_read(d, "cgroup.controllers", have, sizeof(have)) == 0) {
+		char *save = NULL;
+		for (char *t = strtok_r(have, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+			if (strcmp(t, cg_name[c]) == 0)
+				return true;
+	}
+	_cleanup_free_ char *shared = pc_xstrdup(leaf);
+	*strrchr(shared, '/') = '\0';
+	_cleanup_free_ char *base = pc_xstrdup(shared);
+	char *slash = strrchr(base, '/');
+	if (slash)
+		*slash = '\0';
+	char op[16];
+	snprintf(op, sizeof(op), "+%s", cg_name[c]);
+	const char *dirs[] = {base, shared};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(dirs); i++) {
+		_cleanup_free_ char *file = pc_xasprintf("%s/cgroup.subtree_control", dirs[i]);
+		struct pc_error err = {0};
+		if (pc_write_string(file, op, &err) < 0) {
+			why_add(why, "%s: the sandbox's cgroup v2 group has no %s controller (%s)",
+				cg_name[c], cg_name[c], err.msg);
+			return false;
+		}
+	}
+	return true;
+}
+
+unsigned sandbox_set_limits(struct sandbox *sb, const struct pc_limits *l, unsigned which,
+			    char **report)
+{
+	static const unsigned bit[CG_N] = {SANDBOX_LIMIT_MEMORY, SANDBOX_LIMIT_PIDS,
+					   SANDBOX_LIMIT_CPU};
+	_cleanup_buf_ struct pc_buf why = {0};
+	unsigned done = 0;
+	*report = NULL;
+	char file[64];
+	snprintf(file, sizeof(file), "/proc/%d/cgroup", (int)sandbox_pid(sb));
+	_cleanup_free_ char *theirs = NULL, *self = NULL;
+	struct statfs sf;
+	bool read = pc_read_file(file, 65536, &theirs, NULL, NULL) == 0 &&
+		    pc_read_file("/proc/self/cgroup", 65536, &self, NULL, NULL) == 0 &&
+		    statfs(CG_ROOT, &sf) == 0;
+	int version = read && sf.f_type == CGROUP2_SUPER_MAGIC ? 2 : 1;
+	_cleanup_free_ char *leaf = NULL;
+	if (read && version == 2) {
+		_cleanup_free_ char *g = sandbox_group(theirs, self, NULL);
+		leaf = g ? pc_xasprintf(CG_ROOT "%s", g) : NULL;
+	}
+	bool any_own = leaf != NULL;
+	for (int c = 0; read && version == 1 && c < CG_N; c++) {
+		_cleanup_free_ char *g = sandbox_group(theirs, self, cg_name[c]);
+		any_own |= g != NULL;
+	}
+	for (int c = 0; c < CG_N; c++) {
+		if (!(which & bit[c]))
+			continue;
+		_cleanup_free_ char *path = NULL;
+		if (version == 2) {
+			path = leaf ? pc_xstrdup(leaf) : NULL;
+		} else if (read) {
+			_cleanup_free_ char *g = sandbox_group(theirs, self, cg_name[c]);
+			path = g ? pc_xasprintf(CG_ROOT "/%s%s", cg_name[c], g) : NULL;
+		}
+		if (!path) {
+			why_add(&why, "%s: %s", cg_name[c],
+				!read	   ? "the sandbox's cgroups cannot be read"
+				: !any_own ? "the sandbox has no cgroup of its own (cgroups were not "
+					     "available at its start: its limits are rlimits, which "
+					     "cannot change for processes already running)"
+					   : "the sandbox has no cgroup for it (cgroup v1 groups are "
+					     "made only for the limits set at start)");
+			continue;
+		}
+		struct cg_dir d = {.path = path, .fd = -1};
+		d.fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (d.fd < 0) {
+			why_add(&why, "%s: cannot open %s: %s", cg_name[c], path, strerror(errno));
+			continue;
+		}
+		if ((version == 1 || leaf_has(path, &d, c, &why)) &&
+		    set_one(version, c, &d, l, &why) == 0)
+			done |= bit[c];
+		close(d.fd);
+	}
+	if (why.len)
+		*report = pc_steal_ptr(&why.data);
+	return done;
+}
