@@ -159,6 +159,38 @@ int agent_write_policy(struct agent *a, bool reload, struct pc_error *err)
 	return 0;
 }
 
+static int agent_attach(struct agent *a, pid_t pid, int pidfd);
+
+int daemon_spawn(const char *what, char **argv, const int io[3], pid_t *pid, int *pidfd,
+		 struct pc_error *err)
+{
+	*pid = fork();
+	if (*pid < 0)
+		return pc_error_errno(err, -errno, "%s: fork", what);
+	if (*pid == 0) {
+		/* its own session (no terminal signals of ours), nothing else
+		 * of the daemon's */
+		setsid();
+		if (dup2(io[0], 0) < 0 || dup2(io[1], 1) < 0 || dup2(io[2], 2) < 0 ||
+		    chdir("/") < 0)
+			_exit(125);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	*pidfd = (int)syscall(SYS_pidfd_open, *pid, 0);
+	if (*pidfd < 0) {
+		int e = errno;
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+		return pc_error_errno(err, -e, "%s: pidfd_open", what);
+	}
+	return 0;
+}
+
 int agent_start(struct agent *a, struct pc_error *err)
 {
 	if (a->pid)
@@ -177,15 +209,31 @@ int agent_start(struct agent *a, struct pc_error *err)
 	if (logfd < 0)
 		return pc_error_errno(err, -errno, "agent %s: open %s", a->name, logpath);
 
+	_cleanup_free_ char *status = pc_xasprintf("%s/status", dir);
+	unlink(status);
+	/* a warm sandbox of its policy, if one is ready: one message */
+	_cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int io[3] = {null, logfd, logfd};
+	pid_t pid;
+	int pidfd;
+	if (null >= 0 && pool_claim(a, io, status, &pid, &pidfd) == 1)
+		return agent_attach(a, pid, pidfd);
+
 	char **argv = NULL;
 	pc_strv_push(&argv, d->pincer);
 	pc_strv_push(&argv, "run");
 	pc_strv_push(&argv, "--quiet");
 	pc_strv_push(&argv, "--survive-parent"); /* a daemon restart adopts it */
-	_cleanup_free_ char *status = pc_xasprintf("%s/status", dir);
-	unlink(status);
 	pc_strv_push(&argv, "--status-file"); /* tells an OOM kill from a crash */
 	pc_strv_push(&argv, status);
+	/* the gate's numbers, for /metrics (gate/stats.h); reset by each run */
+	_cleanup_free_ char *stats = pc_xasprintf("%s/stats", dir);
+	pc_strv_push(&argv, "--stats");
+	pc_strv_push(&argv, stats);
+	/* `pincer agent exec` reaches the sandbox through it (box/control.h) */
+	_cleanup_free_ char *control = pc_xasprintf("%s/control.sock", dir);
+	pc_strv_push(&argv, "--control");
+	pc_strv_push(&argv, control);
 	pc_strv_push(&argv, "--agent");
 	pc_strv_push(&argv, a->name);
 	pc_strv_push(&argv, "--as");
@@ -200,33 +248,18 @@ int agent_start(struct agent *a, struct pc_error *err)
 	for (size_t i = 0; a->command[i]; i++)
 		pc_strv_push(&argv, a->command[i]);
 
-	pid_t pid = fork();
-	if (pid < 0) {
-		pc_strv_free(argv);
-		return pc_error_errno(err, -errno, "agent %s: fork", a->name);
-	}
-	if (pid == 0) {
-		/* its own session (no terminal signals of ours), stdin empty,
-		 * output to its log, nothing else of the daemon's */
-		setsid();
-		int null = open("/dev/null", O_RDONLY);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
-		    chdir("/") < 0)
-			_exit(125);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execv(argv[0], argv);
-		_exit(127);
-	}
+	_cleanup_free_ char *what = pc_xasprintf("agent %s", a->name);
+	r = daemon_spawn(what, argv, io, &pid, &pidfd, err);
 	pc_strv_free(argv);
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return pc_error_errno(err, -errno, "agent %s: pidfd_open", a->name);
-	}
+	if (r < 0)
+		return r;
+	return agent_attach(a, pid, pidfd);
+}
+
+/* pid (a child of ours, watched by pidfd) is the agent's run now. */
+static int agent_attach(struct agent *a, pid_t pid, int pidfd)
+{
+	struct daemon *d = a->d;
 	a->pid = pid;
 	a->pid_start = start_time(pid, NULL);
 	a->pidfd = pidfd;
@@ -294,6 +327,8 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 		}
 		a->exit_oom = strstr(text, "\"oom\":true") != NULL;
 	}
+	if (a->exit_oom)
+		agent_count_oom(a);
 	daemon_now_iso(a->exit_at);
 	uint64_t now = pc_now_ns();
 	if (a->restart_pending) { /* a restart asked for: the new one now */
@@ -452,10 +487,12 @@ int agent_remove(struct agent *a, struct pc_error *err)
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *dir = agent_dir(a);
-	_cleanup_free_ char *p1 = pc_xasprintf("%s/policy.yaml", dir);
-	_cleanup_free_ char *p2 = pc_xasprintf("%s/log", dir);
-	unlink(p1);
-	unlink(p2);
+	static const char *const files[] = {"policy.yaml", "log", "status", "status.reload", "stats",
+					    "ooms"};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *f = pc_xasprintf("%s/%s", dir, files[i]);
+		unlink(f);
+	}
 	rmdir(dir);
 	for (size_t i = 0; i < d->n_agents; i++)
 		if (d->agents[i] == a) {

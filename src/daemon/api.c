@@ -346,6 +346,113 @@ static char *section(const char *yaml, const char *key)
 	return pc_xstrdup("");
 }
 
+/* The run says what a reload applied in agents/NAME/status.reload (its
+ * --status-file plus ".reload", box/reload.c): the answer waits for it, the
+ * file's policy_sha256 naming the policy file just written. */
+#define RELOAD_WAIT_MS 5000
+#define RELOAD_POLL_MS 20
+
+struct reload_wait {
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+	struct event *timer;
+	char *file, *want;
+	json_t *out; /* the answer, completed from the run's report */
+	uint64_t deadline_ns;
+};
+
+static void reload_wait_free(struct reload_wait *w)
+{
+	if (w->timer)
+		event_free(w->timer);
+	free(w->file);
+	free(w->want);
+	json_decref(w->out);
+	free(w);
+}
+
+static void reload_closed(struct evhttp_connection *conn, void *arg)
+{
+	(void)conn;
+	reload_wait_free(arg); /* the client went: nobody to answer */
+}
+
+static void set_list(json_t *out, const char *key, json_t *from)
+{
+	json_object_set_new(out, key, json_is_array(from) ? json_incref(from) : json_array());
+}
+
+/* The run's report into the answer; false while there is none for this
+ * policy yet. */
+static bool reload_merge(struct reload_wait *w)
+{
+	json_t *j = json_load_file(w->file, 0, NULL);
+	const char *h = json_string_value(json_object_get(j, "policy_sha256"));
+	const char *outcome = json_string_value(json_object_get(j, "outcome"));
+	if (!h || !outcome || strcmp(h, w->want) != 0) {
+		json_decref(j);
+		return false;
+	}
+	json_t *later = json_object_get(j, "restart_needed");
+	set_list(w->out, "applied", json_object_get(j, "applied"));
+	set_list(w->out, "restart_for", later);
+	set_list(w->out, "not_applied", json_object_get(j, "not_applied"));
+	set_list(w->out, "notes", json_object_get(j, "notes"));
+	json_object_set_new(w->out, "reloaded", json_boolean(strcmp(outcome, "rejected") != 0));
+	json_object_set_new(w->out, "restart_needed", json_boolean(json_array_size(later) > 0));
+	json_t *e = json_object_get(j, "error");
+	if (json_is_string(e))
+		json_object_set(w->out, "error_reloading", e);
+	json_decref(j);
+	return true;
+}
+
+static void reload_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct reload_wait *w = arg;
+	bool done = reload_merge(w);
+	if (!done && pc_now_ns() < w->deadline_ns) {
+		struct timeval tv = {0, RELOAD_POLL_MS * 1000};
+		evtimer_add(w->timer, &tv);
+		return;
+	}
+	if (!done)
+		json_object_set_new(w->out, "notes",
+				    json_pack("[s]", "the run did not say what it applied within "
+						     "5 s: restart_needed is the daemon's guess"));
+	/* before the answer: sending it may free the connection */
+	evhttp_connection_set_closecb(w->conn, NULL, NULL);
+	reply_json(w->req, 200, json_incref(w->out));
+	reload_wait_free(w);
+}
+
+/* Answer out once the run has reloaded the policy file the daemon wrote. */
+static void reload_answer(struct daemon *d, struct evhttp_request *req, struct agent *a,
+			  json_t *out)
+{
+	_cleanup_free_ char *dir = agent_dir(a);
+	_cleanup_free_ char *policy = pc_xasprintf("%s/policy.yaml", dir), *text = NULL;
+	size_t len = 0;
+	char hash[65];
+	if (pc_read_file(policy, 1 << 20, &text, &len, NULL) < 0) {
+		reply_json(req, 200, out);
+		return;
+	}
+	pc_sha256_hex(text, len, hash);
+	struct reload_wait *w = pc_xcalloc(1, sizeof(*w));
+	w->req = req;
+	w->conn = evhttp_request_get_connection(req);
+	w->file = pc_xasprintf("%s/status.reload", dir);
+	w->want = pc_xstrdup(hash);
+	w->out = out;
+	w->deadline_ns = pc_now_ns() + RELOAD_WAIT_MS * 1000000ull;
+	w->timer = evtimer_new(d->base, reload_tick, w);
+	evhttp_connection_set_closecb(w->conn, reload_closed, w);
+	reload_tick(-1, 0, w);
+}
+
 static void apply_policy(struct daemon *d, struct evhttp_request *req, struct agent *a,
 			 const struct caller *c)
 {
@@ -386,9 +493,10 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 		if (strcmp(n, o) == 0)
 			continue;
 		json_array_append_new(changed, json_string(parts[i]));
-		/* egress rules reload in place (SIGHUP); everything else is
-		 * fixed when a sandbox is made */
-		if (strcmp(parts[i], "network") != 0 && strcmp(parts[i], "name") != 0)
+		/* the guess when the run does not say (reload_merge): egress,
+		 * credentials and approvals reload in place (SIGHUP) */
+		if (strcmp(parts[i], "network") != 0 && strcmp(parts[i], "name") != 0 &&
+		    strcmp(parts[i], "credentials") != 0 && strcmp(parts[i], "approvals") != 0)
 			restart_needed = true;
 	}
 	char reason[300];
@@ -415,12 +523,19 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 		return;
 	}
 	bool reloaded = false;
-	if (a->pid && json_array_size(changed))
+	if (a->pid && json_array_size(changed)) {
+		_cleanup_free_ char *dir = agent_dir(a);
+		_cleanup_free_ char *report = pc_xasprintf("%s/status.reload", dir);
+		unlink(report); /* the run writes the next one */
 		reloaded = agent_write_policy(a, true, &err) == 0; /* pincer run re-reads it */
+	}
 	json_t *out = json_pack("{s:s, s:o, s:b, s:b, s:s}", "agent", a->name, "changed", changed,
 				"reloaded", reloaded, "restart_needed", restart_needed && a->pid,
 				"policy_sha256", a->policy_sha256);
-	reply_json(req, 200, out);
+	if (reloaded)
+		reload_answer(d, req, a, out);
+	else
+		reply_json(req, 200, out);
 }
 
 /* ---- network revocation ------------------------------------------------- */
@@ -452,48 +567,8 @@ static void set_network(struct daemon *d, struct evhttp_request *req, struct age
 
 static void metrics(struct daemon *d, struct evhttp_request *req, const struct caller *c)
 {
-	struct evbuffer *b = evbuffer_new();
-	unsigned by_state[4] = {0};
-	for (size_t i = 0; i < d->n_agents; i++)
-		if (may_see(c, d->agents[i]))
-			by_state[d->agents[i]->state]++;
-	evbuffer_add_printf(b, "# HELP pincer_agents Agents by state.\n# TYPE pincer_agents gauge\n");
-	for (int s = 0; s < 4; s++)
-		evbuffer_add_printf(b, "pincer_agents{state=\"%s\"} %u\n",
-				    agent_state_name((enum agent_state)s), by_state[s]);
-	evbuffer_add_printf(b, "# HELP pincer_agent_restarts_total Restarts of each agent.\n"
-			       "# TYPE pincer_agent_restarts_total counter\n");
-	for (size_t i = 0; i < d->n_agents; i++)
-		if (may_see(c, d->agents[i]))
-			evbuffer_add_printf(b, "pincer_agent_restarts_total{agent=\"%s\"} %u\n",
-					    d->agents[i]->name, d->agents[i]->restarts);
-	evbuffer_add_printf(b, "# HELP pincer_agent_up Whether the agent's sandbox runs.\n"
-			       "# TYPE pincer_agent_up gauge\n");
-	for (size_t i = 0; i < d->n_agents; i++)
-		if (may_see(c, d->agents[i]))
-			evbuffer_add_printf(b, "pincer_agent_up{agent=\"%s\"} %d\n",
-					    d->agents[i]->name, d->agents[i]->pid ? 1 : 0);
-	uint64_t *rss = pc_xcalloc(d->n_agents + 1, sizeof(*rss));
-	double *cpu = pc_xcalloc(d->n_agents + 1, sizeof(*cpu));
-	usage_collect(d, rss, cpu);
-	evbuffer_add_printf(b, "# HELP pincer_agent_memory_bytes Resident memory of the agent's run "
-			       "and sandbox.\n# TYPE pincer_agent_memory_bytes gauge\n");
-	for (size_t i = 0; i < d->n_agents; i++)
-		if (may_see(c, d->agents[i]))
-			evbuffer_add_printf(b, "pincer_agent_memory_bytes{agent=\"%s\"} %llu\n",
-					    d->agents[i]->name, (unsigned long long)rss[i]);
-	evbuffer_add_printf(b, "# HELP pincer_agent_cpu_seconds CPU time of the agent's run and "
-			       "sandbox now running.\n# TYPE pincer_agent_cpu_seconds gauge\n");
-	for (size_t i = 0; i < d->n_agents; i++)
-		if (may_see(c, d->agents[i]))
-			evbuffer_add_printf(b, "pincer_agent_cpu_seconds{agent=\"%s\"} %.2f\n",
-					    d->agents[i]->name, cpu[i]);
-	free(rss);
-	free(cpu);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "text/plain; version=0.0.4");
-	evhttp_send_reply(req, 200, "OK", b);
-	evbuffer_free(b);
+	/* the caller's agents only (admins: all), as GET /v1/agents */
+	daemon_metrics_reply(d, req, c->identity, c->admin);
 }
 
 /* ---- routing ------------------------------------------------------------ */
@@ -613,6 +688,11 @@ static void route(struct evhttp_request *req, void *arg)
 		reply_error(req, 404, "%s: no such path (see /v1/health, /v1/agents)", path);
 	}
 	free(c.identity);
+	/* agents or policies may have changed: the warm pools follow, once
+	 * the answer is out */
+	if (m == EVHTTP_REQ_POST ? strcmp(path, "/v1/agents") == 0
+				 : m == EVHTTP_REQ_PUT || m == EVHTTP_REQ_DELETE)
+		pool_sync(d);
 }
 
 /* ---- the socket --------------------------------------------------------- */
@@ -626,7 +706,7 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg)
 	evconnlistener_enable(arg);
 }
 
-static void accept_error(struct evconnlistener *l, void *arg)
+void daemon_accept_error(struct evconnlistener *l, void *arg)
 {
 	(void)arg;
 	evconnlistener_disable(l);
@@ -692,7 +772,7 @@ int api_start(struct daemon *d, struct pc_error *err)
 	if (!l)
 		return pc_error(err, -ENOMEM, "listen on %s", d->socket);
 	pc_steal_fd(&fd);
-	evconnlistener_set_error_cb(l, accept_error);
+	evconnlistener_set_error_cb(l, daemon_accept_error);
 	d->http = evhttp_new(d->base);
 	evhttp_set_max_body_size(d->http, API_BODY_MAX);
 	/* a client that sends slowly or too much is dropped, not served */

@@ -13,7 +13,9 @@
  *           $XDG_STATE_HOME/pincer/daemon: state.db (SQLite, WAL,
  *           synchronous=FULL: a kill -9 at any moment loses nothing
  *           committed), agents/NAME/policy.yaml, agents/NAME/log (the
- *           agent's stdout and stderr, appended).
+ *           agent's stdout and stderr, appended), agents/NAME/stats (its
+ *           run's gate numbers, gate/stats.h), agents/NAME/ooms (its OOM
+ *           kills so far, a number).
  *   config  --config FILE, else /etc/pincer/daemon.yaml (root) or
  *           $XDG_CONFIG_HOME/pincer/daemon.yaml; missing: the defaults.
  *             admins: [root, alice]   # may create and delete agents
@@ -86,10 +88,75 @@
  * the next one adopts them (same pid and start time).
  *
  * Also: GET /metrics (Prometheus text); PUT /v1/agents/NAME/policy
- * {"policy": TEXT} -> {"changed": [sections], "reloaded": bool,
- * "restart_needed": bool} (admins only: a policy is the agent's whole
- * power); POST /v1/agents/NAME/revoke-network (the agent's user or an
- * admin) and /restore-network (admins only); all audited with who.
+ * {"policy": TEXT} (admins only: a policy is the agent's whole power)
+ * -> {"agent", "policy_sha256", "changed": [top-level sections that
+ * differ], "reloaded": bool, "restart_needed": bool, and, once a running
+ * agent's run has taken the new policy (SIGHUP; the answer waits up to
+ * 5 s for its word, box/reload.c): "applied": [parts taken at once:
+ * "network", "credentials", "approvals", "process.limits" (in place in
+ * the cgroup), "process.on_oom"], "restart_for": [parts only a restart
+ * gives: "filesystem", "process.env", "process.limits" (a limit the
+ * cgroup could not take), "credentials" (a run started without TLS
+ * interception), "network.ports", ...], "not_applied": [refused, the old
+ * kept: "credentials" when the vault cannot give their secrets], "notes":
+ * [a sentence each: what and why]}. restart_needed is true only when
+ * restart_for is not empty; a run that is not running takes everything at
+ * its next start (reloaded false, restart_needed false); a run that
+ * refused the file says why in "error_reloading" (reloaded false).
+ * POST /v1/agents/NAME/revoke-network (the agent's user or an admin) and
+ * /restore-network (admins only); all audited with who.
+ *
+ * ---- warm pool ---------------------------------------------------------
+ *
+ * For each policy with `sandbox.warm: N` (N <= 64) that some agent uses,
+ * the daemon keeps N `pincer run --warm` children (box/control.h, "warm
+ * runs") built up to the agent's exec: cgroup, namespaces, mounts, gate,
+ * PID 1 under Landlock and seccomp. Starting an agent of that policy (not
+ * while its network is revoked: its policy then differs) hands one of them
+ * the command, identity and log in one message on its control socket; a
+ * new one is made after the answer has gone. None ready: a cold start, as
+ * without a pool. The pool's policy text is STATE/pool/SHA256.yaml, its
+ * runs' sockets STATE/pool/ID.sock, their output before they are claimed
+ * STATE/pool/log. Three runs in a row that end before they are ready
+ * pause the pool for a minute (a warning says where to look). A pool run
+ * ends with its daemon unless claimed; a claimed one is an ordinary
+ * agent's run (adopted by the next daemon like any other).
+ *
+ * ---- metrics: GET /metrics, Prometheus text (version 0.0.4) ------------
+ *
+ * On the API socket, GET /metrics shows what GET /v1/agents would: the
+ * caller's own agents (admins: every agent), pincer_agents{state} counting
+ * only those. With --metrics ADDRESS:PORT (numeric, e.g. 127.0.0.1:9464 or
+ * [::1]:9464) the daemon also serves GET /metrics on that TCP address,
+ * without identities: every agent's numbers (names and the hosts they
+ * reach) to whoever can connect, so bind it where only the monitoring can;
+ * anything else there is 404 (405 for another method on /metrics).
+ *
+ *   pincer_agents{state}                    gauge
+ *   pincer_agent_restarts_total{agent}      counter
+ *   pincer_agent_up{agent}                  gauge: its run is running
+ *   pincer_agent_memory_bytes{agent}        gauge: RSS of its run and sandbox
+ *   pincer_agent_cpu_seconds{agent}         gauge: their CPU time
+ *   pincer_agent_ooms_total{agent}          counter: runs ended by an OOM
+ *                                           kill, since the agent was
+ *                                           created (agents/NAME/ooms:
+ *                                           kept across daemon restarts)
+ *   pincer_egress_total{agent,host,decision="allow"|"deny"}   counter
+ *   pincer_egress_bytes_total{agent,direction="up"|"down"}   counter
+ *   pincer_gate_latency_seconds{agent}      histogram, le 0.0001 ... 1
+ *   pincer_audit_records_total{agent}       counter
+ *
+ * The last four are the run's own (gate/stats.h says what each counts):
+ * each run is started with --stats agents/NAME/stats, which it resets and
+ * the gate counts into in shared memory; the daemon reads the file on
+ * every /metrics (checked, as untrusted: a damaged one gives no numbers
+ * for that agent). So they survive a daemon restart (an adopted run keeps
+ * counting), start from zero with each new run (a counter reset, which
+ * Prometheus expects), and a stopped agent shows its last run's until it
+ * starts again. A run's first 64 hosts are a series each, later ones
+ * "_other". Label values are escaped (\\, \", \n; other bytes outside
+ * printable ASCII as the text \xNN): nothing an agent sends can add a
+ * line or a label.
  *
  * ---- exec: a new process in a running agent's sandbox -------------------
  *

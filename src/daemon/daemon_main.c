@@ -22,6 +22,7 @@ static void usage(FILE *out)
 	_cleanup_free_ char *cfg = daemon_default_config();
 	fprintf(out,
 		"usage: pincer daemon [--socket PATH] [--state DIR] [--config FILE] [--audit FILE]\n"
+		"                     [--metrics ADDRESS:PORT]\n"
 		"\n"
 		"Keep agents running, one sandbox each, and answer `pincer agent ...` on a\n"
 		"unix socket. Runs in the foreground (contrib/pincer.service for systemd);\n"
@@ -34,6 +35,10 @@ static void usage(FILE *out)
 		"                    admins: [root, alice]\n"
 		"                    users: {1001: alice}\n"
 		"  --audit FILE    the audit log of the daemon and its agents' runs\n"
+		"  --metrics ADDRESS:PORT  also serve GET /metrics (Prometheus) on this TCP\n"
+		"                  address, e.g. 127.0.0.1:9464 or [::1]:9464: every agent's\n"
+		"                  numbers to whoever connects (the socket's /metrics shows a\n"
+		"                  caller only their own agents), nothing else of the API\n"
 		"  -h, --help      this text\n"
 		"\n"
 		"examples:\n"
@@ -95,10 +100,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, 's'}, {"state", required_argument, NULL, 'S'},
 		{"config", required_argument, NULL, 'c'}, {"audit", required_argument, NULL, 'a'},
+		{"metrics", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
 	struct daemon d = {0};
 	_cleanup_free_ char *cfg_file = NULL;
+	const char *metrics_addr = NULL;
 	int o;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
@@ -113,6 +120,9 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			d.audit_path = optarg;
+			break;
+		case 'm':
+			metrics_addr = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -162,6 +172,8 @@ int main(int argc, char **argv)
 	r = api_start(&d, &err);
 	if (r >= 0)
 		r = exec_start(&d, &err);
+	if (r >= 0 && metrics_addr)
+		r = metrics_start(&d, metrics_addr, &err);
 	if (r < 0) {
 		fprintf(stderr, "pincer: daemon: %s\n", err.msg);
 		return 125;
@@ -184,6 +196,7 @@ int main(int argc, char **argv)
 		if (agent_start(a, &err) < 0)
 			pc_warn("agent %s: %s", a->name, err.msg);
 	}
+	pool_sync(&d);
 	const struct audit_field f[] = {AUDIT_STR("socket", d.socket),
 					AUDIT_STR("state", d.state_dir),
 					AUDIT_NUM("agents", d.n_agents), AUDIT_NUM("adopted", adopted)};
@@ -196,6 +209,8 @@ int main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 	exec_stop(&d);
+	metrics_stop(&d);
+	pool_stop(&d);
 	api_stop(&d);
 	stop_all(&d);
 	audit_write(d.log, AUDIT_RUN_END, "-", "daemon", AUDIT_NONE, "daemon stopped", NULL, 0,

@@ -46,6 +46,8 @@ struct agent {
 	struct event *ev_exit, *ev_timer; /* pidfd readable; backoff / stop grace */
 	bool stopping;			  /* SIGTERM sent, SIGKILL when the timer fires */
 	bool restart_pending;		  /* start again once this run has ended */
+	unsigned ooms;			  /* runs ended by OOM, ever (usage.c: agent_ooms) */
+	bool ooms_read;			  /* ooms loaded from the agent's folder */
 };
 
 struct daemon_config {
@@ -67,8 +69,11 @@ struct daemon {
 	struct agent **agents;
 	size_t n_agents;
 	struct event *ev_sig;
+	struct evhttp *metrics_http; /* --metrics ADDR:PORT; NULL: none */
 	struct exec_server *exec; /* exec.c */
 	char save_error[256];	  /* the last state.db write that failed ("" none) */
+	struct pool **pools;	  /* pool.c: the warm pools, one per policy */
+	size_t n_pools;
 };
 
 /* config.c */
@@ -118,10 +123,26 @@ struct proc_stat {
 bool proc_stat(pid_t pid, struct proc_stat *out);
 /* memory (RSS) and CPU time of each agent (d->agents order) */
 void usage_collect(struct daemon *d, uint64_t *rss_bytes, double *cpu_seconds);
+/* The agent's OOM kills, kept in its folder ("ooms") across daemon
+ * restarts; count one more. */
+unsigned agent_ooms(struct agent *a);
+void agent_count_oom(struct agent *a);
+/* /metrics (daemon.h) for identity (admin: every agent); NULL identity:
+ * every agent (the --metrics address, which has no identity). */
+void daemon_metrics(struct daemon *d, struct pc_buf *out, const char *identity, bool admin);
+struct evhttp_request;
+void daemon_metrics_reply(struct daemon *d, struct evhttp_request *req, const char *identity,
+			  bool admin);
+/* --metrics ADDR:PORT: GET /metrics on TCP, nothing else (404). */
+int metrics_start(struct daemon *d, const char *address, struct pc_error *err);
+void metrics_stop(struct daemon *d);
 
 /* api.c */
 int api_start(struct daemon *d, struct pc_error *err);
 void api_stop(struct daemon *d);
+/* A listener's error callback: out of fds, it pauses accepting a second. */
+struct evconnlistener;
+void daemon_accept_error(struct evconnlistener *l, void *arg);
 /* A listening unix socket at path (type SOCK_STREAM or SOCK_SEQPACKET),
  * non-blocking, its mode set at bind (0666 as root, 0600 for a user), in a
  * folder only we can write; a stale socket file is replaced. Returns the fd. */
@@ -137,5 +158,19 @@ void daemon_audit_refusal(struct daemon *d, const char *identity, uid_t uid, con
  * by their runs). */
 int exec_start(struct daemon *d, struct pc_error *err);
 void exec_stop(struct daemon *d);
+/* pool.c: the warm pools (daemon.h). pool_sync: after agents or their
+ * policies changed, keep sandbox.warm runs ready for each policy in use
+ * (and end the pools no one uses). pool_claim: hand a ready run of a's
+ * policy the agent's command and stdio; 1 with its pid and pidfd (ours
+ * now), 0 when none was ready (start cold). pool_stop: end them all. */
+void pool_sync(struct daemon *d);
+int pool_claim(struct agent *a, const int fds[3], const char *status_file, pid_t *pid,
+	       int *pidfd);
+void pool_stop(struct daemon *d);
+/* agents.c: start a `pincer run` (argv) as our child in a session of its
+ * own, in /, with io as its stdin/out/err and nothing else of ours; its
+ * pid and a pidfd. */
+int daemon_spawn(const char *what, char **argv, const int io[3], pid_t *pid, int *pidfd,
+		 struct pc_error *err);
 /* agents.c: the agent's folder in the state (caller frees) */
 char *agent_dir(const struct agent *a);

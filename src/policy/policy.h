@@ -25,6 +25,7 @@ struct pc_src {
 };
 
 enum pc_isolation { PC_ISOLATION_NAMESPACES, PC_ISOLATION_MICROVM };
+#define PC_WARM_MAX 64
 enum pc_landlock_mode { PC_LANDLOCK_BEST_EFFORT, PC_LANDLOCK_REQUIRED, PC_LANDLOCK_OFF };
 enum pc_seccomp_mode { PC_SECCOMP_DEFAULT, PC_SECCOMP_OFF };
 enum pc_on_oom { PC_ON_OOM_STOP, PC_ON_OOM_RESTART };
@@ -155,6 +156,10 @@ struct policy {
 	char hash[65]; /* sha256 hex of the file's bytes (or the built-in text) */
 	enum pc_isolation isolation;
 	char *hostname; /* default "agent" */
+	/* sandbox.warm: how many sandboxes of this policy the daemon keeps
+	 * built and waiting, so that starting an agent takes one message
+	 * (0: none; `pincer run` ignores it) */
+	unsigned warm;
 	struct pc_fs_policy fs;
 	struct pc_net_policy net;
 	struct pc_credential *credentials;

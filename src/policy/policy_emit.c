@@ -263,6 +263,8 @@ void policy_emit_body(const struct policy *p, struct pc_buf *b)
 	pc_buf_puts(b, "sandbox:\n");
 	emit_kv(b, 2, "isolation", p->isolation == PC_ISOLATION_MICROVM ? "microvm" : "namespaces");
 	emit_kv(b, 2, "hostname", p->hostname);
+	if (p->warm)
+		pc_buf_printf(b, "  warm: %u\n", p->warm);
 	pc_buf_puts(b, "filesystem:\n");
 	emit_paths(b, "system", p->fs.system, p->fs.n_system);
 	emit_paths(b, "read_only", p->fs.read_only, p->fs.n_read_only);

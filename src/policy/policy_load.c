@@ -10,9 +10,9 @@
 
 static int parse_sandbox(struct pctx *c, const struct ynode *n, struct policy *p)
 {
-	static const char *const keys[] = {"isolation", "hostname", NULL};
+	static const char *const keys[] = {"isolation", "hostname", "warm", NULL};
 	static const char *const isolations[] = {"namespaces", "microvm", NULL};
-	int r = check_map(c, n, "isolation, hostname");
+	int r = check_map(c, n, "isolation, hostname, warm");
 	if (r < 0)
 		return r;
 	r = check_keys(c, n, keys);
@@ -42,6 +42,15 @@ static int parse_sandbox(struct pctx *c, const struct ynode *n, struct policy *p
 				    accepted);
 		free(p->hostname);
 		p->hostname = pc_xstrdup(s);
+		pctx_pop(c, old);
+	}
+	if ((v = ynode_get(n, "warm"))) {
+		size_t old = pctx_key(c, "warm");
+		uint64_t u;
+		r = get_uint(c, v, 0, PC_WARM_MAX, "number of sandboxes kept ready", &u);
+		if (r < 0)
+			return r;
+		p->warm = (unsigned)u;
 		pctx_pop(c, old);
 	}
 	return 0;
