@@ -59,6 +59,8 @@ bench: build bench-deps
 	bench/startup $(PINCER)
 	bench/overhead $(PINCER)
 	bench/gate $(PINCER)
+	bench/warm $(PINCER)
+	bench/density --quick $(PINCER)
 
 # ASan + UBSan build running the same tests.
 asan: deps test-deps

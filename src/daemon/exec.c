@@ -31,7 +31,6 @@ struct exec_server {
 	struct daemon *d;
 	char *path;
 	struct evconnlistener *listener;
-	struct event *accept_pause;
 	struct exec_conn *conns;
 	size_t n_conns;
 };
@@ -324,22 +323,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	event_add(c->ev_timeout, &tv);
 }
 
-static void accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evconnlistener_enable(((struct exec_server *)arg)->listener);
-}
-
-/* Out of fds: pause accepting for a second rather than spin. */
-static void accept_error(struct evconnlistener *l, void *arg)
-{
-	struct exec_server *s = arg;
-	evconnlistener_disable(l);
-	struct timeval tv = {1, 0};
-	event_add(s->accept_pause, &tv);
-}
-
 int exec_start(struct daemon *d, struct pc_error *err)
 {
 	struct exec_server *s = pc_xcalloc(1, sizeof(*s));
@@ -352,7 +335,6 @@ int exec_start(struct daemon *d, struct pc_error *err)
 		return fd;
 	}
 	s->listener = evconnlistener_new(d->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	s->accept_pause = evtimer_new(d->base, accept_resume, s);
 	if (!s->listener) {
 		close(fd);
 		int r = pc_error(err, -ENOMEM, "listen on %s", s->path);
@@ -360,7 +342,7 @@ int exec_start(struct daemon *d, struct pc_error *err)
 		free(s);
 		return r;
 	}
-	evconnlistener_set_error_cb(s->listener, accept_error);
+	evconnlistener_set_error_cb(s->listener, daemon_accept_error);
 	d->exec = s;
 	return 0;
 }
@@ -373,7 +355,6 @@ void exec_stop(struct daemon *d)
 	while (s->conns)
 		conn_free(s->conns);
 	evconnlistener_free(s->listener);
-	event_free(s->accept_pause);
 	unlink(s->path);
 	free(s->path);
 	free(s);
