@@ -197,12 +197,21 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	/* nor reach its run's control socket (it would steer its own run) */
 	_cleanup_free_ char *control_canon =
 		bc->control_path ? canonical_file(bc->control_path) : NULL;
-	char *hidden[8] = {logpath, head, vault_store, vault_key, vault_lock};
-	size_t n_hidden = 5;
+	/* and what the caller names (the daemon: its sockets and state) */
+	size_t n_hide = pc_strv_len(bc->hide);
+	_cleanup_free_ char **hidden = pc_xcalloc(8 + n_hide, sizeof(*hidden));
+	size_t n_hidden = 0;
+	hidden[n_hidden++] = logpath;
+	hidden[n_hidden++] = head;
+	hidden[n_hidden++] = vault_store;
+	hidden[n_hidden++] = vault_key;
+	hidden[n_hidden++] = vault_lock;
 	if (stats_path)
 		hidden[n_hidden++] = stats_path;
 	if (control_canon)
 		hidden[n_hidden++] = control_canon;
+	for (size_t i = 0; i < n_hide; i++)
+		hidden[n_hidden++] = bc->hide[i];
 
 	_cleanup_free_ char *cgname = pc_xasprintf("pincer-%s", run);
 	struct sandbox_config cfg = {
@@ -239,7 +248,7 @@ int box_run(const struct box_config *bc, int *status, struct pc_error *err)
 	_cleanup_close_ int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	pid_t parent = 0;
-	if (bc->die_with_parent) {
+	if (bc->die_with_parent || bc->warm) { /* warm: until its start (control.c) */
 		parent = getppid();
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)

@@ -21,6 +21,9 @@ struct box_config {
 	/* At the end, one JSON line here: {"exit":N,"signal":N,"oom":bool}
 	 * (the daemon tells an OOM kill from a crash by it); NULL: none */
 	const char *status_file;
+	/* Host paths no grant may reach (--hide): the daemon's sockets and
+	 * state, so that no agent can talk to its daemon as its user. */
+	char *const *hide;
 	/* The control socket to listen on (box/control.h); NULL: none */
 	const char *control_path;
 	/* The gate's numbers and the run's audit records counted here, in a

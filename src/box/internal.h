@@ -117,6 +117,7 @@ struct box_loop {
 	 * was refused before (the run ends: 125) */
 	struct box_config *claim;
 	bool claimed, start_failed;
+	struct box_approvals *approvals; /* approvals.c: while the gate runs */
 };
 
 /* box.c: the command as one line, quoted where needed ("" for none). */
@@ -137,6 +138,18 @@ int box_loop_run(struct box_loop *L, struct pc_error *err);
 void box_reload(struct box_loop *L, const char *trigger);
 void box_watch_start(struct box_loop *L);
 void box_watch_stop(struct box_loop *L);
+
+/* approvals.c: the run's side of approvals (box/control.h): the gate's
+ * hooks, from its start until its shutdown; the control socket's ops. */
+struct json_t;
+void box_approvals_attach(struct box_loop *L);
+void box_approvals_detach(struct box_loop *L);
+/* "subscribe" or "decide" on connection fd: 0 answered (a decision the
+ * gate refused gets {"error"} too); <0 a malformed request, why says it
+ * (the caller refuses it and closes). */
+int box_approvals_op(struct box_loop *L, int fd, struct json_t *j, char *why, size_t n);
+/* fd closes: no longer a subscriber. */
+void box_approvals_gone(struct box_loop *L, int fd);
 
 /* control.c: the run's control socket (box/control.h). Made before the
  * sandbox starts; served from the loop while the sandbox runs; removed by

@@ -61,7 +61,9 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 			L->orphaned = true;
 			sandbox_kill(L->sb);
 		} else if (si.ssi_signo == SIGHUP) {
-			box_reload(L, "SIGHUP");
+			/* a warm run's policy is its pool's until the start */
+			if (!L->claim || L->claimed)
+				box_reload(L, "SIGHUP");
 		} else {
 			sandbox_signal(L->sb, (int)si.ssi_signo);
 		}
@@ -120,6 +122,7 @@ static int start_gate(struct box_loop *L, struct pc_error *err)
 	int r = gate_new(&gc, &L->gate, err);
 	if (r < 0)
 		return r;
+	box_approvals_attach(L);
 	struct sandbox_listener *ls = NULL;
 	size_t n = sandbox_take_listeners(L->sb, &ls);
 	for (size_t i = 0; i < n; i++) {
@@ -162,7 +165,7 @@ int box_loop_run(struct box_loop *L, struct pc_error *err)
 	event_add(L->ev_sig, NULL);
 	event_add(L->ev_ctl, NULL);
 	event_add(L->ev_pid, NULL);
-	L->start_ns = pc_now_ns(); /* a reloaded wall time counts from here too */
+	L->start_ns = pc_now_ns();     /* a reloaded wall time counts from here too */
 	if (L->wall_ms && !L->claim) { /* a warm run's counts from its start */
 		struct timeval tv = {(time_t)(L->wall_ms / 1000),
 				     (suseconds_t)(L->wall_ms % 1000) * 1000};
@@ -197,6 +200,7 @@ int box_loop_run(struct box_loop *L, struct pc_error *err)
 	}
 	if (L->relaying)
 		tty_relay_finish(&L->relay);
+	box_approvals_detach(L); /* nobody is told of what the shutdown ends */
 	if (L->gate) {
 		gate_shutdown(L->gate);
 		gate_summary(L->gate, &L->summary);
@@ -208,6 +212,7 @@ out:
 	if (L->control)
 		control_detach(L->control); /* the sandbox has ended: so have its execs */
 	box_watch_stop(L);
+	box_approvals_detach(L);
 	if (L->gate)
 		gate_free(L->gate);
 	L->gate = NULL;

@@ -13,6 +13,7 @@ static void usage(FILE *out)
 	_cleanup_free_ char *me = vault_default_identity();
 	fprintf(out,
 		"usage: pincer run [OPTIONS] [--] COMMAND [ARGS...]\n"
+		"       pincer run --warm --control PATH [OPTIONS]\n"
 		"\n"
 		"Run COMMAND in a new sandbox and exit with its status (128+N if it was\n"
 		"killed by signal N; 125 if pincer could not start it; 126 or 127 if the\n"
@@ -42,6 +43,10 @@ static void usage(FILE *out)
 		"      --stats FILE    keep the gate's numbers in FILE, live (requests allowed\n"
 		"                      and denied by host, bytes, latency, audit records; the\n"
 		"                      daemon's /metrics reads it; layout: src/gate/stats.h)\n"
+		"      --warm          with no COMMAND: build the sandbox and wait on --control\n"
+		"                      for the agent (the daemon's warm pool)\n"
+		"      --hide PATH     refuse any grant that would show PATH inside (the\n"
+		"                      daemon hides its sockets and state; repeatable)\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"The agent reaches the network only through the gate: HTTP_PROXY and\n"
@@ -111,13 +116,15 @@ int cmd_run(int argc, char **argv)
 		{"status-file", required_argument, NULL, 'F'},
 		{"control", required_argument, NULL, 'C'},
 		{"stats", required_argument, NULL, 'S'},
+		{"warm", no_argument, NULL, 'W'},
+		{"hide", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
 	const char *policy_file = NULL, *audit_file = NULL, *agent = "-", *identity = NULL;
 	const char *control_path = NULL;
 	const char *status_file = NULL, *stats_file = NULL;
-	_cleanup_strv_ char **setenv = NULL;
-	bool quiet = false, watch = false, survive = false;
+	_cleanup_strv_ char **setenv = NULL, **hide = NULL;
+	bool quiet = false, watch = false, survive = false, warm = false;
 	int c;
 	optind = 1;
 	/* '+': options end at the command, whose own options are its own. */
@@ -167,6 +174,22 @@ int cmd_run(int argc, char **argv)
 		case 'q':
 			quiet = true;
 			break;
+		case 'W':
+			warm = true;
+			break;
+		case 'H': {
+			/* canonical, so that a grant reaching it by another
+			 * spelling is still caught */
+			_cleanup_free_ char *real = realpath(optarg, NULL);
+			if (!real || optarg[0] != '/') {
+				fprintf(stderr, "pincer: --hide %s: %s\n", optarg,
+					optarg[0] != '/' ? "give an absolute path"
+							 : strerror(errno));
+				return PC_EXIT_USAGE;
+			}
+			pc_strv_push(&hide, real);
+			break;
+		}
 		case 'w':
 			watch = true;
 			break;
@@ -178,7 +201,30 @@ int cmd_run(int argc, char **argv)
 			return PC_EXIT_USAGE;
 		}
 	}
-	if (optind >= argc) {
+	if (warm) {
+		/* the agent's part comes with the start (box/control.h) */
+		const char *given = optind < argc	      ? "COMMAND"
+				    : setenv		      ? "--setenv"
+				    : strcmp(agent, "-") != 0 ? "--agent"
+				    : identity		      ? "--as"
+				    : status_file	      ? "--status-file"
+				    : stats_file	      ? "--stats"
+				    : watch		      ? "--watch"
+							      : NULL;
+		if (given) {
+			fprintf(stderr,
+				"pincer: run: --warm takes no %s: the agent's command, "
+				"environment, name, identity, status and stats files come with "
+				"the start on the control socket (src/box/control.h)\n",
+				given);
+			return PC_EXIT_USAGE;
+		}
+		if (!control_path) {
+			fprintf(stderr, "pincer: run: --warm needs --control PATH (where the "
+					"start comes from)\n");
+			return PC_EXIT_USAGE;
+		}
+	} else if (optind >= argc) {
 		fprintf(stderr, "pincer: run: no command given\n\n");
 		usage(stderr);
 		return PC_EXIT_USAGE;
@@ -226,12 +272,14 @@ int cmd_run(int argc, char **argv)
 		.agent = agent,
 		.identity = identity,
 		.status_file = status_file,
+		.hide = hide,
 		.control_path = control_path,
 		.stats_file = stats_file,
 		.quiet = quiet,
 		.watch = watch,
 		.policy_file = policy_file,
 		.die_with_parent = !survive,
+		.warm = warm,
 	};
 	int status;
 	if (box_run(&bc, &status, &err) < 0)

@@ -70,6 +70,7 @@ void agent_free(struct agent *a)
 {
 	if (!a)
 		return;
+	approvals_unwatch(a, NULL);
 	drop_events(a);
 	free(a->name);
 	free(a->user);
@@ -149,6 +150,14 @@ int agent_write_policy(struct agent *a, bool reload, struct pc_error *err)
 		text = b.data;
 	}
 	_cleanup_free_ char *policy = pc_xasprintf("%s/policy.yaml", dir);
+	/* the same text there already (every start of an unchanged agent):
+	 * nothing to write, no fsync on the way to the agent's start */
+	_cleanup_free_ char *have = NULL;
+	size_t have_len = 0;
+	struct pc_error ignored = {0};
+	if (!reload && pc_read_file(policy, strlen(text) + 1, &have, &have_len, &ignored) == 0 &&
+	    have_len == strlen(text) && memcmp(have, text, have_len) == 0)
+		return 0;
 	_cleanup_free_ char *tmp = pc_xasprintf("%s/.policy.yaml.new", dir);
 	_cleanup_close_ int pfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (pfd < 0 || pc_write_all(pfd, text, strlen(text)) < 0 || fsync(pfd) < 0 ||
@@ -160,6 +169,19 @@ int agent_write_policy(struct agent *a, bool reload, struct pc_error *err)
 }
 
 static int agent_attach(struct agent *a, pid_t pid, int pidfd);
+
+void daemon_hide_args(const struct daemon *d, char ***argv)
+{
+	/* an agent reaching the daemon's sockets would speak as the daemon's
+	 * user (its uid, for a user's daemon), and the state holds every
+	 * agent's log, policy and control socket */
+	_cleanup_free_ char *exec = pc_xasprintf("%s.exec", d->socket);
+	const char *paths[] = {d->socket, exec, d->state_dir};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(paths); i++) {
+		pc_strv_push(argv, "--hide");
+		pc_strv_push(argv, paths[i]);
+	}
+}
 
 int daemon_spawn(const char *what, char **argv, const int io[3], pid_t *pid, int *pidfd,
 		 struct pc_error *err)
@@ -224,6 +246,7 @@ int agent_start(struct agent *a, struct pc_error *err)
 	pc_strv_push(&argv, "run");
 	pc_strv_push(&argv, "--quiet");
 	pc_strv_push(&argv, "--survive-parent"); /* a daemon restart adopts it */
+	daemon_hide_args(d, &argv);
 	pc_strv_push(&argv, "--status-file"); /* tells an OOM kill from a crash */
 	pc_strv_push(&argv, status);
 	/* the gate's numbers, for /metrics (gate/stats.h); reset by each run */
@@ -276,6 +299,7 @@ static int agent_attach(struct agent *a, pid_t pid, int pidfd)
 	daemon_now_iso(a->started);
 	a->started_ns = pc_now_ns();
 	save(a);
+	approvals_watch(a);
 	return 0;
 }
 
@@ -304,6 +328,7 @@ static void child_exited(evutil_socket_t fd, short what, void *arg)
 	close(a->pidfd);
 	a->pidfd = -1;
 	a->pid = 0;
+	approvals_unwatch(a, "the agent's run ended");
 	event_del(a->ev_timer);
 	a->has_exit = true;
 	/* pincer run exits with the agent's code, 128+N for signal N; one
@@ -443,6 +468,7 @@ bool agent_adopt(struct agent *a)
 	a->ev_timer = evtimer_new(a->d->base, on_timer, a);
 	event_add(a->ev_exit, NULL);
 	a->started_ns = pc_now_ns();
+	approvals_watch(a);
 	return true;
 }
 

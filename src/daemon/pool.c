@@ -167,6 +167,7 @@ static int spawn(struct pool *p, struct pc_error *err)
 	pc_strv_push(&argv, "--warm");
 	pc_strv_push(&argv, "--quiet");
 	pc_strv_push(&argv, "--survive-parent"); /* once it is an agent's */
+	daemon_hide_args(d, &argv);
 	pc_strv_push(&argv, "--control");
 	pc_strv_push(&argv, w->sock);
 	if (d->audit_path) {

@@ -151,6 +151,9 @@ bool gate_decide(struct gconn *c)
 		if (d.verdict != PC_EGRESS_DENY || d.l7_unseen)
 			return true;
 	}
+	if (!c->method && !c->intercept && d.verdict != PC_EGRESS_DENY && c->policy->n_approvals &&
+	    approval_tunnel_refused(c))
+		return false; /* approvals must see its requests */
 	if (d.verdict == PC_EGRESS_DENY) {
 		gate_record(c, AUDIT_DENY, d.by_deny_rule ? "deny-rule" : "not-allowed", d.rule_at,
 			    d.reason);
@@ -235,6 +238,7 @@ void gconn_free(struct gconn *c)
 					: "captured connection closed before it could be decided "
 					  "(nothing forwarded)");
 	}
+	approval_conn_gone(c);
 	upstream_release(c);
 	upstream_cancel(c);
 	http_free_state(c);
@@ -469,6 +473,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	case PH_HEAD:
 	case PH_BODY_WAIT:
 	case PH_HTTP:
+	case PH_APPROVAL:
 		http_client_readable(c);
 		return;
 	case PH_TUNNEL:
@@ -476,6 +481,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	case PH_WAIT:
 	case PH_CLOSING:
+	case PH_HELD: /* what comes waits for the decision */
 	default:
 		return;
 	}
@@ -500,8 +506,9 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		tunnel_eof(c, true);
 		return;
 	}
-	if ((what & BEV_EVENT_TIMEOUT) && (c->phase == PH_HTTP || c->phase == PH_WAIT)) {
-		/* a client waiting for a long answer is not idle */
+	if ((what & BEV_EVENT_TIMEOUT) &&
+	    (c->phase == PH_HTTP || c->phase == PH_WAIT || c->phase == PH_HELD)) {
+		/* a client waiting for a long answer (or a decision) is not idle */
 		gate_read_on(bev);
 		return;
 	}
@@ -701,15 +708,31 @@ void gate_set_agent(struct gate *g, const char *agent)
 
 void gate_set_stats(struct gate *g, struct gate_stats *stats)
 {
-	/* nothing counted yet (no agent): the rows start afresh either way */
 	if (!g->own_stats && !stats)
 		g->own_stats = pc_xcalloc(1, sizeof(*g->stats));
-	g->stats = stats ? stats : g->own_stats;
+	if (!stats)
+		stats = g->own_stats;
+	struct gate_stats *was = g->stats;
+	if (was == stats)
+		return;
+	/* what the agent did meanwhile moves along; the rows keep their
+	 * numbers (the gate's index names them), their names before n_hosts */
+	stats->allowed = was->allowed;
+	stats->denied = was->denied;
+	stats->bytes_up = was->bytes_up;
+	stats->bytes_down = was->bytes_down;
+	memcpy(stats->latency, was->latency, sizeof(stats->latency));
+	stats->latency_sum_ns = was->latency_sum_ns;
+	stats->other = was->other;
+	memcpy(stats->hosts, was->hosts, was->n_hosts * sizeof(stats->hosts[0]));
+	__atomic_store_n(&stats->n_hosts, was->n_hosts, __ATOMIC_RELEASE);
+	g->stats = stats;
 }
 
 void gate_set_policy(struct gate *g, const struct policy *p)
 {
 	g->policy = p;
+	approvals_set_policy(g, p); /* those whose rule went are rejected */
 	/* what the new rules no longer allow is cut now, open tunnels and
 	 * kept-alive upstreams included (revocation must not wait for the
 	 * agent to hang up); intercepted ones keep being decided request by
@@ -788,6 +811,7 @@ void gate_free(struct gate *g)
 	for (size_t i = 0; i < g->stats_n_hosts; i++)
 		free(g->stats_names[i]);
 	free(g->own_stats);
+	approvals_free(g);
 	if (g->log) {
 		struct pc_error err = {0};
 		if (audit_sync(g->log, &err) < 0)

@@ -65,9 +65,9 @@ int gate_add_listener(struct gate *g, enum gate_listener_kind kind, int fd, uint
  * "revoked"). p must outlive the gate (connections in flight may still
  * name its rules). */
 void gate_set_policy(struct gate *g, const struct policy *p);
-/* A warm run's start (box/control.h), before the agent runs: whom the
- * records name from now on, and where the numbers go (NULL: only in
- * memory); both must outlive the gate. */
+/* A warm run's start (box/control.h): whom the records name from now on,
+ * and where the numbers go from now on (NULL: only in memory; what was
+ * counted so far is carried over); both must outlive the gate. */
 void gate_set_agent(struct gate *g, const char *agent);
 void gate_set_stats(struct gate *g, struct gate_stats *stats);
 /* Stop everything now: close every connection (each gets its close
@@ -116,6 +116,72 @@ void gate_set_creds(struct gate *g, struct gate_creds *cs);
 /* A placeholder for a secret of len bytes into out (len + 1 bytes); false
  * when none can differ from the secret (nothing to draw afresh). */
 bool gate_placeholder(const uint8_t *secret, size_t len, char *out);
+
+/* ---- approvals (approval.c) ------------------------------------------------
+ *
+ * What they are, and the run's side of them: box/control.h. The gate holds
+ * a request an approval rule matches, keeps the run's approvals in memory
+ * and carries out the approved ones; whoever decides reaches it through
+ * gate_approval_decide (the box, from its control socket). */
+#define GATE_APPROVALS_MAX     256	 /* waiting ones per run (pending or approved) */
+#define GATE_APPROVAL_BODY_MAX (1 << 20) /* control.h's APPROVAL_BODY_MAX */
+
+enum gate_approval_state {
+	GATE_APPROVAL_PENDING,
+	GATE_APPROVAL_APPROVED,	 /* not carried out yet: held, or the retry is awaited */
+	GATE_APPROVAL_EXECUTING, /* its request is on its way */
+	GATE_APPROVAL_EXECUTED,
+	GATE_APPROVAL_REJECTED,
+	GATE_APPROVAL_EXPIRED,
+	GATE_APPROVAL_FAILED, /* act_as: approver without the approver's secret */
+};
+const char *gate_approval_state_name(enum gate_approval_state s);
+
+/* One approval; read-only outside approval.c. */
+struct gate_approval {
+	char id[17];	 /* 16 hex */
+	char digest[65]; /* sha256 hex of the request (control.h) */
+	char *method, *host, *path, *url;
+	uint16_t port;
+	char *identity; /* whom the run works for */
+	char *summary;
+	const struct policy *policy; /* its rule: policy->approvals[rule] */
+	size_t rule;
+	uint64_t created_ms, expires_ms; /* CLOCK_REALTIME */
+	enum gate_approval_state state;
+	char **approvers; /* who approved (or rejected: one) */
+	char *reason;	  /* how it ended */
+	int status;	  /* executed: the upstream's status (0: none came) */
+	/* private */
+	struct gate *g;
+	struct gconn *conn; /* the agent's connection while it is held */
+	struct event *hold_ev, *timer;
+	struct gate_creds *creds; /* act_as approver: the approver's secrets */
+	struct gate_approval *prev, *next;
+};
+
+struct gate_approval_hooks {
+	void *arg;
+	/* whom the run works for now ("-" when unknown) */
+	const char *(*identity)(void *arg);
+	/* the readable summary of a new approval, from its body (malloc'd;
+	 * NULL: the gate's own, without the body) */
+	char *(*summary)(void *arg, const struct gate_approval *a, const char *body, size_t len);
+	/* a new approval (pending), or one that ended (executed, rejected,
+	 * expired, failed) */
+	void (*changed)(void *arg, const struct gate_approval *a);
+};
+void gate_set_approval_hooks(struct gate *g, const struct gate_approval_hooks *h);
+/* The pending approvals, oldest first, into out (at most cap); valid until
+ * the loop runs again. Returns how many there are. */
+size_t gate_approvals_pending(struct gate *g, const struct gate_approval **out, size_t cap);
+/* A decision. approve: approvers (distinct, at least the rule's count; the
+ * first one's secrets with act_as: approver); else by and reason. 0: taken;
+ * <0: refused, or the approval failed (err says why). */
+int gate_approval_decide(struct gate *g, const char *id, bool approve, char *const *approvers,
+			 const char *by, const char *reason, struct pc_error *err);
+/* CLOCK_REALTIME ms as "2026-11-24T03:25:32Z". */
+void gate_approval_time(uint64_t ms, char out[32]);
 
 void gate_free(struct gate *g);
 static inline void gate_freep(struct gate **g)

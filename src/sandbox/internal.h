@@ -27,12 +27,12 @@ enum ctl_type {
 	CTL_EXEC_REFUSED, /* PID 1 -> parent: code = errno, text = why; nothing runs */
 	CTL_EXEC_EXITED,  /* PID 1 -> parent: code = exit code or signal, b = 1 if signaled */
 	/* A deferred sandbox (sandbox_config.deferred): */
-	CTL_READY,	  /* child -> parent: set up, under Landlock and seccomp; PID 1
-			   * waits for CTL_AGENT */
-	CTL_AGENT,	  /* parent -> PID 1: start the agent; as CTL_EXEC, but the
-			   * strings after argv are its whole environment. Answered
-			   * CTL_STARTED, or CTL_EXEC_FAILED (text = why) and PID 1
-			   * exits */
+	CTL_READY, /* child -> parent: set up, under Landlock and seccomp; PID 1
+		    * waits for CTL_AGENT */
+	CTL_AGENT, /* parent -> PID 1: start the agent; as CTL_EXEC, but the
+		    * strings after argv are its whole environment. Answered
+		    * CTL_STARTED, or CTL_EXEC_FAILED (text = why) and PID 1
+		    * exits */
 };
 
 /* Most fds one message carries (pc_send_fds's limit). */

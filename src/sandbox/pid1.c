@@ -205,9 +205,10 @@ static int agent_exec(void *arg)
 		if (setrlimit(RLIMIT_AS, &rl) < 0)
 			goto fail;
 	}
+	/* copies above 0-2 first (the lowest free: a small open_files fits) */
 	int high[3];
 	for (int i = 0; i < 3; i++)
-		high[i] = fcntl(x->fds[i], F_DUPFD_CLOEXEC, 10);
+		high[i] = fcntl(x->fds[i], F_DUPFD_CLOEXEC, 3);
 	for (int i = 0; i < 3; i++)
 		if (high[i] < 0 || dup2(high[i], i) < 0)
 			goto fail;
@@ -272,9 +273,9 @@ struct pid1_exec {
 
 struct pid1 {
 	const struct child_args *a;
-	char *stack; /* SPAWN_STACK bytes */
-	int ctl;     /* -1 once pincer's end is gone */
-	pid_t agent; /* 0: deferred, not started yet */
+	char *stack;	       /* SPAWN_STACK bytes */
+	int ctl;	       /* -1 once pincer's end is gone */
+	pid_t agent;	       /* 0: deferred, not started yet */
 	char *const *envp;     /* the agent's environment, under every exec's */
 	struct exec_args tmpl; /* what every exec shares with the agent */
 	struct pid1_exec execs[SANDBOX_MAX_EXECS];
@@ -603,7 +604,8 @@ _noreturn_ void pid1_run(const struct child_args *a)
 	}
 
 	int perr = 0;
-	_cleanup_free_ char *prog = cfg->deferred ? NULL : resolve_program(cfg->argv[0], cfg->envp, &perr);
+	_cleanup_free_ char *prog =
+		cfg->deferred ? NULL : resolve_program(cfg->argv[0], cfg->envp, &perr);
 	if (!prog && !cfg->deferred) {
 		struct ctl_msg m = {.type = CTL_EXEC_FAILED, .code = perr};
 		snprintf(m.text, sizeof(m.text), "%s", cfg->argv[0]);

@@ -14,6 +14,8 @@
  *                                     <-  pty master (when asked for)
  *                                          PID 1: vfork + exec the agent
  *                                     <-  started (or exec failed)
+ *   (deferred: <- ready, and PID 1 waits; sandbox_start_agent() -> the
+ *    agent's argv, environment and stdio -> vfork + exec; <- started)
  *   sandbox_wait() / the caller's loop     PID 1 reaps, forwards signals,
  *   sandbox_exec() (below)            ->  starts more processes beside the agent
  *                                     <-  exited (code or signal)

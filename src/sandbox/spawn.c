@@ -388,10 +388,11 @@ static void execs_end(struct sandbox *sb)
 {
 	if (sb->agent_asked && !sb->agent_started) {
 		sb->agent_started = true; /* reported: once */
-		struct sandbox_exec_report rep = {.id = SANDBOX_AGENT_ID,
-						  .event = SANDBOX_EXEC_REFUSED,
-						  .error = ESRCH,
-						  .why = "the sandbox ended before the agent started"};
+		struct sandbox_exec_report rep = {
+			.id = SANDBOX_AGENT_ID,
+			.event = SANDBOX_EXEC_REFUSED,
+			.error = ESRCH,
+			.why = "the sandbox ended before the agent started"};
 		exec_report(sb, &rep);
 	}
 	for (size_t i = 0; i < PC_ARRAY_SIZE(sb->execs); i++) {
