@@ -38,6 +38,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 
 #define WATCH_SETTLE_MS 100 /* editors write in steps: reload once they stop */
 
@@ -181,6 +182,11 @@ static void network_fixed(struct box_loop *L, const struct policy *start, const 
 		say(R, "port(s) %s reach the gate through the proxy only until the next start "
 		       "(connections that ignore the proxy are captured on the ports of the start)",
 		    ports.data);
+	}
+	if (L->icpt && !L->icpt->tls && p->n_approvals) {
+		add(&R->restart, "network.interception");
+		say(R, "approval rules need TLS interception to hold HTTPS requests, which this "
+		       "run started without: HTTPS to their hosts is denied until the next start");
 	}
 	if (L->icpt && !L->icpt->tls && names_methods_or_paths(p)) {
 		add(&R->restart, "network.interception");
@@ -330,10 +336,9 @@ static void classify(const char *start, const char *was, const char *p, struct r
 		add(&R->restart, fixed[i].key);
 		say(R, "%s: %s, the new one from the next start", fixed[i].key, fixed[i].why);
 	}
-	/* approvals (issue 7): nothing enforces them yet, so a change has
-	 * nothing to wait for. When the gate holds approval rules, hand it
-	 * p->approvals here (as gate_set_policy does for egress) and keep
-	 * pending approvals that the new rules still ask for. */
+	/* approvals apply at once: gate_set_policy handed the gate the new
+	 * rules, and rejected ("policy changed") the pending and approved
+	 * approvals whose rule is gone or asks otherwise now */
 	if (differs(was, p, "approvals"))
 		add(&R->now, "approvals");
 	if (differs(was, p, "process.on_oom"))
@@ -413,28 +418,57 @@ static void record(struct box_loop *L, const char *trigger, const char *was,
 	write_result(L, p->hash, "applied", R, NULL);
 }
 
-char *box_policy_writable_by_agent(const struct policy *p, const char *file)
+/* The grant of p through which the agent can write path (a file or a
+ * folder), or NULL. */
+static const struct pc_path *writable_grant(const struct policy *p, const char *path)
 {
-	/* the folder counts: a file renamed over the policy replaces it */
-	_cleanup_free_ char *copy = pc_xstrdup(file);
-	char *slash = strrchr(copy, '/');
-	const char *dir = slash ? (slash == copy ? "/" : copy) : ".";
-	if (slash && slash != copy)
-		*slash = '\0';
-	_cleanup_free_ char *real = realpath(dir, NULL);
-	if (!real)
-		return NULL;
 	for (size_t i = 0; i < p->fs.n_read_write; i++) {
 		_cleanup_free_ char *g = realpath(p->fs.read_write[i].path, NULL);
 		if (!g)
 			continue;
 		size_t n = strlen(g);
 		if (strcmp(g, "/") == 0 ||
-		    (strncmp(real, g, n) == 0 && (real[n] == '\0' || real[n] == '/')))
-			return pc_xasprintf("the agent can write %s (filesystem.read_write "
-					    "grants %s): it could rewrite its own policy",
-					    file, p->fs.read_write[i].spec);
+		    (strncmp(path, g, n) == 0 && (path[n] == '\0' || path[n] == '/')))
+			return &p->fs.read_write[i];
 	}
+	return NULL;
+}
+
+static char *folder_of(const char *file)
+{
+	_cleanup_free_ char *copy = pc_xstrdup(file);
+	char *slash = strrchr(copy, '/');
+	if (!slash)
+		return realpath(".", NULL);
+	if (slash == copy)
+		return pc_xstrdup("/");
+	*slash = '\0';
+	return realpath(copy, NULL);
+}
+
+char *box_policy_writable_by_agent(const struct policy *p, const char *file)
+{
+	/* the folder that names the file (a file renamed over it replaces
+	 * it), the file itself wherever a link leads (a symlink into a grant
+	 * is the agent's file), and the file's own folder there */
+	_cleanup_free_ char *dir = folder_of(file);
+	_cleanup_free_ char *real = realpath(file, NULL);
+	_cleanup_free_ char *real_dir = real ? folder_of(real) : NULL;
+	const char *paths[] = {dir, real, real_dir};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(paths); i++) {
+		const struct pc_path *g = paths[i] ? writable_grant(p, paths[i]) : NULL;
+		if (g)
+			return pc_xasprintf("the agent can write %s%s%s (filesystem.read_write "
+					    "grants %s): it could rewrite its own policy",
+					    file, real && strcmp(real, file) ? ", which leads to " : "",
+					    real && strcmp(real, file) ? real : "", g->spec);
+	}
+	/* a second name for the file may sit anywhere, a grant included */
+	struct stat st;
+	if (real && stat(real, &st) == 0 && st.st_nlink > 1)
+		return pc_xasprintf("%s has %ju hard links: one may be in the agent's reach, so "
+				    "it could rewrite its own policy (keep one name)",
+				    file, (uintmax_t)st.st_nlink);
 	return NULL;
 }
 

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/queue.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,7 +37,7 @@ struct caller {
 	bool admin;
 };
 
-static void reply_json(struct evhttp_request *req, int code, json_t *j)
+void api_reply_json(struct evhttp_request *req, int code, json_t *j)
 {
 	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(j);
@@ -60,14 +61,14 @@ static void reply_json(struct evhttp_request *req, int code, json_t *j)
 	evbuffer_free(b);
 }
 
-_printf_(3, 4) static void reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+void api_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
 {
 	char msg[600];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	reply_json(req, code, json_pack("{s:s}", "error", msg));
+	api_reply_json(req, code, json_pack("{s:s}", "error", msg));
 }
 
 void daemon_audit_refusal(struct daemon *d, const char *identity, uid_t uid, const char *what,
@@ -95,7 +96,7 @@ static void forbidden(struct daemon *d, struct evhttp_request *req, const struct
 		      const char *what, const char *agent)
 {
 	audit_refusal(d, req, c, what, agent);
-	reply_error(req, 403, "%s may not %s (admins: the daemon's config)", c->identity, what);
+	api_reply_error(req, 403, "%s may not %s (admins: the daemon's config)", c->identity, what);
 }
 
 static json_t *agent_json(const struct agent *a)
@@ -119,6 +120,44 @@ static json_t *agent_json(const struct agent *a)
 						    "at", a->exit_at)
 					: json_null());
 	return j;
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef PIDFD_GET_USER_NAMESPACE
+#define PIDFD_GET_USER_NAMESPACE _IO(0xFF, 9)
+#endif
+
+/* Is the peer in our user namespace? A sandbox is not: it has one of its
+ * own, where its uid may well be ours (a user's daemon runs its agents as
+ * that user), and it must never speak to the daemon as that user. By the
+ * peer's pidfd where the kernel has it (no pid reuse race), else by
+ * /proc/PID/ns/user; anything that cannot be told is refused. */
+bool daemon_peer_local(int fd)
+{
+	struct stat mine, theirs;
+	if (stat("/proc/self/ns/user", &mine) < 0)
+		return false;
+	int pidfd = -1;
+	socklen_t l = sizeof(pidfd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &l) == 0 && pidfd >= 0) {
+		int ns = ioctl(pidfd, PIDFD_GET_USER_NAMESPACE, 0);
+		close(pidfd);
+		if (ns >= 0) {
+			int r = fstat(ns, &theirs);
+			close(ns);
+			return r == 0 && theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev;
+		}
+	}
+	struct ucred cr;
+	l = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0)
+		return false;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", cr.pid);
+	return stat(path, &theirs) == 0 && theirs.st_ino == mine.st_ino &&
+	       theirs.st_dev == mine.st_dev;
 }
 
 bool daemon_may_steer(const struct agent *a, const char *identity, bool admin)
@@ -152,7 +191,7 @@ static void create(struct daemon *d, struct evhttp_request *req, const struct ca
 	json_t *j = json_loadb((const char *)evbuffer_pullup(in, (ev_ssize_t)len), len, 0, &jerr);
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
-		reply_error(req, 400, "the body is not a JSON object: %s",
+		api_reply_error(req, 400, "the body is not a JSON object: %s",
 			    j ? "another JSON value" : jerr.text);
 		return;
 	}
@@ -165,7 +204,7 @@ static void create(struct daemon *d, struct evhttp_request *req, const struct ca
 		for (size_t i = 0; known[i]; i++)
 			ok |= strcmp(key, known[i]) == 0;
 		if (!ok) {
-			reply_error(req, 400,
+			api_reply_error(req, 400,
 				    "unknown field '%.60s' (name, policy, user, command, restart, "
 				    "start)",
 				    key);
@@ -195,13 +234,13 @@ static void create(struct daemon *d, struct evhttp_request *req, const struct ca
 	json_array_foreach(cmd, i, v) if (!bad && (!json_is_string(v) || !*json_string_value(v)))
 		bad = "command: a non-empty list of non-empty strings";
 	if (bad) {
-		reply_error(req, 400, "%s", bad);
+		api_reply_error(req, 400, "%s", bad);
 		json_decref(j);
 		return;
 	}
 	const char *nm = json_string_value(name);
 	if (agent_find(d, nm)) {
-		reply_error(req, 409, "agent %s exists already (rm it first)", nm);
+		api_reply_error(req, 409, "agent %s exists already (rm it first)", nm);
 		json_decref(j);
 		return;
 	}
@@ -210,7 +249,7 @@ static void create(struct daemon *d, struct evhttp_request *req, const struct ca
 	_cleanup_free_ char *label = pc_xasprintf("<policy of agent %s>", nm);
 	if (policy_load_string(json_string_value(pol), json_string_length(pol), label, &p, &err) <
 	    0) {
-		reply_error(req, 400, "%s", err.msg);
+		api_reply_error(req, 400, "%s", err.msg);
 		json_decref(j);
 		return;
 	}
@@ -230,16 +269,16 @@ static void create(struct daemon *d, struct evhttp_request *req, const struct ca
 	json_decref(j);
 	if (state_save(d, a, &err) < 0) {
 		agent_free(a);
-		reply_error(req, 500, "%s", err.msg);
+		api_reply_error(req, 500, "%s", err.msg);
 		return;
 	}
 	d->agents = pc_xrealloc(d->agents, (d->n_agents + 1) * sizeof(*d->agents));
 	d->agents[d->n_agents++] = a;
 	if (go && agent_start(a, &err) < 0) {
-		reply_error(req, 500, "%s", err.msg);
+		api_reply_error(req, 500, "%s", err.msg);
 		return;
 	}
-	reply_json(req, 201, agent_json(a));
+	api_reply_json(req, 201, agent_json(a));
 }
 
 /* ---- logs --------------------------------------------------------------- */
@@ -296,7 +335,7 @@ static void logs(struct daemon *d, struct evhttp_request *req, struct agent *a, 
 	_cleanup_free_ char *path = pc_xasprintf("%s/agents/%s/log", d->state_dir, a->name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno != ENOENT) {
-		reply_error(req, 500, "agent %s: its log: %s", a->name, strerror(errno));
+		api_reply_error(req, 500, "agent %s: its log: %s", a->name, strerror(errno));
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -424,7 +463,7 @@ static void reload_tick(evutil_socket_t fd, short what, void *arg)
 						     "5 s: restart_needed is the daemon's guess"));
 	/* before the answer: sending it may free the connection */
 	evhttp_connection_set_closecb(w->conn, NULL, NULL);
-	reply_json(w->req, 200, json_incref(w->out));
+	api_reply_json(w->req, 200, json_incref(w->out));
 	reload_wait_free(w);
 }
 
@@ -437,7 +476,7 @@ static void reload_answer(struct daemon *d, struct evhttp_request *req, struct a
 	size_t len = 0;
 	char hash[65];
 	if (pc_read_file(policy, 1 << 20, &text, &len, NULL) < 0) {
-		reply_json(req, 200, out);
+		api_reply_json(req, 200, out);
 		return;
 	}
 	pc_sha256_hex(text, len, hash);
@@ -463,7 +502,7 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 	json_t *pol = j ? json_object_get(j, "policy") : NULL;
 	if (!json_is_object(j) || !json_is_string(pol) || json_object_size(j) != 1) {
 		json_decref(j);
-		reply_error(req, 400, "the body must be {\"policy\": \"<YAML text>\"}");
+		api_reply_error(req, 400, "the body must be {\"policy\": \"<YAML text>\"}");
 		return;
 	}
 	struct pc_error err = {0};
@@ -472,7 +511,7 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 	if (policy_load_string(json_string_value(pol), json_string_length(pol), label, &newp,
 			       &err) < 0) {
 		json_decref(j);
-		reply_error(req, 400, "%s", err.msg);
+		api_reply_error(req, 400, "%s", err.msg);
 		return;
 	}
 	policy_load_string(a->policy, strlen(a->policy), label, &oldp, &err);
@@ -519,7 +558,7 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 	json_decref(j);
 	if (state_save(d, a, &err) < 0) {
 		json_decref(changed);
-		reply_error(req, 500, "%s", err.msg);
+		api_reply_error(req, 500, "%s", err.msg);
 		return;
 	}
 	bool reloaded = false;
@@ -535,7 +574,7 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 	if (reloaded)
 		reload_answer(d, req, a, out);
 	else
-		reply_json(req, 200, out);
+		api_reply_json(req, 200, out);
 }
 
 /* ---- network revocation ------------------------------------------------- */
@@ -549,7 +588,7 @@ static void set_network(struct daemon *d, struct evhttp_request *req, struct age
 	if (r == 0)
 		r = agent_write_policy(a, true, &err); /* the run drops open tunnels at once */
 	if (r < 0) {
-		reply_error(req, 500, "%s", err.msg);
+		api_reply_error(req, 500, "%s", err.msg);
 		return;
 	}
 	char reason[300];
@@ -560,7 +599,7 @@ static void set_network(struct daemon *d, struct evhttp_request *req, struct age
 	if (audit_write(d->log, AUDIT_POLICY, a->name, "-", on ? AUDIT_DENY : AUDIT_ALLOW,
 			reason, f, PC_ARRAY_SIZE(f), &err) < 0)
 		pc_warn("audit: %s", err.msg);
-	reply_json(req, 200, agent_json(a));
+	api_reply_json(req, 200, agent_json(a));
 }
 
 /* ---- metrics ------------------------------------------------------------ */
@@ -582,12 +621,21 @@ static void route(struct evhttp_request *req, void *arg)
 	struct bufferevent *bev =
 		evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
 	if (getsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
-		reply_error(req, 403, "who is calling cannot be told (no peer credentials)");
+		api_reply_error(req, 403, "who is calling cannot be told (no peer credentials)");
 		return;
 	}
 	c.uid = cr.uid;
 	c.identity = daemon_identity(d, cr.uid);
 	c.admin = daemon_is_admin(d, c.identity);
+	if (!daemon_peer_local(bufferevent_getfd(bev))) {
+		daemon_audit_refusal(d, c.identity, c.uid, "use the daemon from inside a sandbox",
+				     NULL, evhttp_request_get_uri(req));
+		api_reply_error(req, 403,
+				"the daemon does not answer callers inside a sandbox (another user "
+				"namespace)");
+		free(c.identity);
+		return;
+	}
 
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = evhttp_uri_get_path(uri);
@@ -599,8 +647,10 @@ static void route(struct evhttp_request *req, void *arg)
 
 	if (strcmp(path, "/metrics") == 0 && m == EVHTTP_REQ_GET) {
 		metrics(d, req, &c);
+	} else if (strncmp(path, "/v1/approvals", 13) == 0 && (path[13] == '\0' || path[13] == '/')) {
+		approvals_route(d, req, path, c.identity, c.uid, c.admin);
 	} else if (strcmp(path, "/v1/health") == 0) {
-		reply_json(req, 200,
+		api_reply_json(req, 200,
 			   json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "version", "0.1.0",
 				     "identity", c.identity, "admin", c.admin));
 	} else if (strcmp(path, "/v1/agents") == 0) {
@@ -611,9 +661,9 @@ static void route(struct evhttp_request *req, void *arg)
 			for (size_t i = 0; i < d->n_agents; i++)
 				if (may_see(&c, d->agents[i]))
 					json_array_append_new(list, agent_json(d->agents[i]));
-			reply_json(req, 200, json_pack("{s:o}", "agents", list));
+			api_reply_json(req, 200, json_pack("{s:o}", "agents", list));
 		} else {
-			reply_error(req, 405, "GET or POST /v1/agents");
+			api_reply_error(req, 405, "GET or POST /v1/agents");
 		}
 	} else if (sscanf(path, "/v1/agents/%65[a-z0-9-]/%15[a-z-]", name, action) >= 1 &&
 		   strlen(name) <= DAEMON_NAME_MAX &&
@@ -623,17 +673,17 @@ static void route(struct evhttp_request *req, void *arg)
 		if (!a || !may_see(&c, a)) {
 			if (a) /* someone else's: the same answer, but recorded */
 				audit_refusal(d, req, &c, "reach another's agent", name);
-			reply_error(req, 404, "agent %s: no such agent", name);
+			api_reply_error(req, 404, "agent %s: no such agent", name);
 		} else if (!action[0] && m == EVHTTP_REQ_GET) {
-			reply_json(req, 200, agent_json(a));
+			api_reply_json(req, 200, agent_json(a));
 		} else if (!action[0] && m == EVHTTP_REQ_DELETE) {
 			struct pc_error err = {0};
 			if (!c.admin)
 				forbidden(d, req, &c, "delete agents", name);
 			else if (agent_remove(a, &err) < 0)
-				reply_error(req, 500, "%s", err.msg);
+				api_reply_error(req, 500, "%s", err.msg);
 			else
-				reply_json(req, 200, json_pack("{s:s}", "deleted", name));
+				api_reply_json(req, 200, json_pack("{s:s}", "deleted", name));
 		} else if (strcmp(action, "policy") == 0 && m == EVHTTP_REQ_PUT) {
 			/* a policy is the agent's whole power (folders, seccomp,
 			 * credentials): only admins set it */
@@ -672,20 +722,20 @@ static void route(struct evhttp_request *req, void *arg)
 			if (!r && err.code)
 				r = -1;
 			if (r < 0)
-				reply_error(req, 500, "%s", err.msg);
+				api_reply_error(req, 500, "%s", err.msg);
 			else if (d->save_error[0])
-				reply_error(req, 500,
+				api_reply_error(req, 500,
 					    "done, but not recorded in the state (a daemon restart "
 					    "would forget it): %s",
 					    d->save_error);
 			else
-				reply_json(req, 200, agent_json(a));
+				api_reply_json(req, 200, agent_json(a));
 		} else {
-			reply_error(req, 405, "%s %s: no such operation", evhttp_request_get_uri(req),
+			api_reply_error(req, 405, "%s %s: no such operation", evhttp_request_get_uri(req),
 				    m == EVHTTP_REQ_GET ? "GET" : "with this method");
 		}
 	} else {
-		reply_error(req, 404, "%s: no such path (see /v1/health, /v1/agents)", path);
+		api_reply_error(req, 404, "%s: no such path (see /v1/health, /v1/agents)", path);
 	}
 	free(c.identity);
 	/* agents or policies may have changed: the warm pools follow, once

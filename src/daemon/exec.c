@@ -17,11 +17,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define EXEC_FIRST_S   10  /* to send the request after connecting */
-#define EXEC_CONNS_MAX 512 /* relayed at once, daemon-wide */
+#define EXEC_FIRST_S	   5   /* to send the request after connecting */
+#define EXEC_CONNS_MAX	   512 /* relayed at once, daemon-wide */
+#define EXEC_CONNS_PER_UID 16  /* and per caller: one user cannot starve others */
 
 struct exec_conn {
 	struct exec_server *srv;
+	uid_t uid;
 	int client, run;
 	struct event *ev_client, *ev_run, *ev_timeout;
 	struct exec_conn *prev, *next;
@@ -33,6 +35,7 @@ struct exec_server {
 	struct evconnlistener *listener;
 	struct exec_conn *conns;
 	size_t n_conns;
+	uint64_t refused_ns; /* the last busy refusal recorded */
 };
 
 static void conn_free(struct exec_conn *c)
@@ -132,7 +135,7 @@ static void on_client(evutil_socket_t fd, short what, void *arg)
 
 /* The run's control socket; its path may be longer than a sockaddr_un
  * holds (state folder + a 64-byte name): reached through its folder's fd. */
-static int connect_run(const struct agent *a, struct pc_error *err)
+int daemon_connect_run(const struct agent *a, struct pc_error *err)
 {
 	_cleanup_free_ char *dir = agent_dir(a);
 	_cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -209,6 +212,12 @@ static void on_request(evutil_socket_t fd, short what, void *arg)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
 		why = "who is calling cannot be told (no peer credentials)";
 		status = 403;
+	} else if (!daemon_peer_local(fd)) {
+		_cleanup_free_ char *who = daemon_identity(d, cr.uid);
+		daemon_audit_refusal(d, who, cr.uid, "use the daemon from inside a sandbox", NULL,
+				     "exec");
+		why = "the daemon does not answer callers inside a sandbox (another user namespace)";
+		status = 403;
 	} else if (n > CONTROL_MSG_MAX || memchr(buf, '\0', (size_t)n)) {
 		why = "the request is too long (64 KiB at most) or not text";
 	} else if (!(j = json_loads(buf, JSON_REJECT_DUPLICATES, &je)) || !json_is_object(j)) {
@@ -229,9 +238,9 @@ static void on_request(evutil_socket_t fd, short what, void *arg)
 		identity = daemon_identity(d, cr.uid);
 	for (int i = 0; !why && i < 3; i++) {
 		struct stat st;
-		if (fstat(io[i], &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		if (fstat(io[i], &st) < 0 || !pc_fd_is_anon_pipe(io[i])) {
 			why = "only pipes may be given as stdin, stdout and stderr (no terminal, "
-			      "file or socket enters a sandbox)";
+			      "file, socket or named FIFO enters a sandbox)";
 			daemon_audit_refusal(d, identity, cr.uid,
 					     "exec with a descriptor that is not a pipe", name,
 					     "exec");
@@ -259,7 +268,7 @@ static void on_request(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	struct pc_error err = {0};
-	if (!why && (c->run = connect_run(a, &err)) < 0) {
+	if (!why && (c->run = daemon_connect_run(a, &err)) < 0) {
 		why = err.code == -ENOENT || err.code == -ECONNREFUSED
 			      ? "the agent's sandbox is still starting; try again"
 			      : err.msg;
@@ -300,15 +309,31 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	(void)sa;
 	(void)len;
 	struct exec_server *s = arg;
-	if (s->n_conns >= EXEC_CONNS_MAX) {
-		static const char busy[] = "{\"error\":\"the daemon relays too many execs now; try "
+	struct ucred cr = {.uid = (uid_t)-1};
+	socklen_t cl = sizeof(cr);
+	size_t mine = 0;
+	bool known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0;
+	for (struct exec_conn *o = s->conns; known && o; o = o->next)
+		mine += o->uid == cr.uid;
+	if (!known || s->n_conns >= EXEC_CONNS_MAX || mine >= EXEC_CONNS_PER_UID) {
+		static const char busy[] = "{\"error\":\"too many exec connections at once; try "
 					   "again\",\"status\":409}";
 		(void)send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		close(fd);
+		/* at most one record a second: a flood must not flood the log */
+		uint64_t now = pc_now_ns();
+		if (known && mine >= EXEC_CONNS_PER_UID && now - s->refused_ns > 1000000000ULL) {
+			s->refused_ns = now;
+			_cleanup_free_ char *who = daemon_identity(s->d, cr.uid);
+			daemon_audit_refusal(s->d, who, cr.uid,
+					     "hold more than 16 exec connections at once", NULL,
+					     "exec");
+		}
 		return;
 	}
 	struct exec_conn *c = pc_xcalloc(1, sizeof(*c));
 	c->srv = s;
+	c->uid = cr.uid;
 	c->client = fd;
 	c->run = -1;
 	c->next = s->conns;

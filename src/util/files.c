@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,6 +105,15 @@ int pc_send_fds(int sock, const void *data, size_t len, const int *fds, size_t n
 			continue;
 		return r < 0 ? -errno : 0;
 	}
+}
+
+bool pc_fd_is_anon_pipe(int fd)
+{
+	struct stat st;
+	struct statfs fs;
+	int fl = fcntl(fd, F_GETFL);
+	return fl >= 0 && !(fl & O_PATH) && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
+	       fstatfs(fd, &fs) == 0 && fs.f_type == PIPEFS_MAGIC;
 }
 
 ssize_t pc_recv_fds(int sock, void *data, size_t len, int *fds, size_t *n)

@@ -123,6 +123,10 @@ int pc_write_string(const char *path, const char *s, struct pc_error *err);
 int pc_mkdir_p(const char *path, mode_t mode, struct pc_error *err);
 /* Send / receive up to n fds and a small payload over a unix socket. */
 int pc_send_fds(int sock, const void *data, size_t len, const int *fds, size_t n);
+/* Is fd one end of an anonymous pipe (pipe2): not a FIFO of some
+ * filesystem, not an O_PATH handle? The only kind that may be handed into
+ * a sandbox: it names nothing on the host. */
+bool pc_fd_is_anon_pipe(int fd);
 ssize_t pc_recv_fds(int sock, void *data, size_t len, int *fds, size_t *n);
 
 /* "~" and "~/x" expanded against home; other paths copied. */
