@@ -98,3 +98,90 @@
  * last connection to its control socket closes after one was made (the
  * daemon that made it is gone), so a pool never outlives its daemon.
  */
+
+/* ---- approvals (issue 7; the run's side) -----------------------------------
+ *
+ * A request that matches a policy `approvals:` rule (host, methods, paths,
+ * and optionally a JSON body field: match.json: {path: "a.b[0].c", value:
+ * V}) is held at the gate, whether plain HTTP or HTTPS: a host an approval
+ * rule names is always intercepted (any port), and a tunnel to it the gate
+ * cannot look into (SOCKS5, a capture that is not TLS, a run without
+ * interception) is denied ("approval-unseen"). Matching is on the safe
+ * side: a path a server may read as another (dot segments, escapes) meets
+ * the rule's paths; for match.json every member of a repeated key counts,
+ * a number also matches its string spelling, and a non-empty body that is
+ * not JSON is held. Its whole body is buffered (at most APPROVAL_BODY_MAX
+ * decoded; larger is refused 413 with the reason, after reading it), a
+ * digest is taken (sha256 over the method, the full URL
+ * scheme://host:port/path?query, the Content-Type, and the body with any
+ * chunked framing undone, all as the agent sent them, before credentials
+ * are put in), and an approval is created: id (16 hex), agent, the
+ * identity the run works for (--as, else the caller), rule index, digest,
+ * a summary (method, host, path, and the JSON body pretty-printed, cut at
+ * 2 KiB), created, expires (now + rule timeout). At most
+ * GATE_APPROVALS_MAX (256) wait per run (pending or approved, not yet
+ * carried out); more are refused 429.
+ * The agent's connection waits up to the rule's `hold` (a person's time is
+ * not counted as the gate's latency); then the agent gets
+ * 202 {"approval": ID, "status": "pending"} (also in the header
+ * X-Pincer-Approval) and may send the same request again with
+ * `X-Pincer-Approval: ID`: still pending, it waits again; approved, it
+ * goes. Any other request with that header, or a different digest, is
+ * denied 403 ("tampered"). A connection the agent closes while it waits
+ * leaves the approval pending. Each approval is carried out at most once;
+ * one the gate itself answered before sending it (the upstream could not
+ * be reached, the egress policy now denies it, the agent went away) stays
+ * approved for the retry. The header never goes upstream. Refusals are
+ * 403 {"approval": ID, "status": STATE, "reason": ...} with the reason in
+ * X-Pincer-Denied too. Ended approvals are kept 15 minutes for the
+ * retry's answer, then forgotten (a retry then names no approval).
+ * Every step is an "approval" audit record (field step: hold (decision
+ * hold), approve (allow), reject, expire, fail (deny), execute (allow,
+ * with the upstream's status), tampered and retry (deny: a retry refused),
+ * refuse (deny: too large, too many), not-sent), naming agent, identity,
+ * approver(s) (field approvers, or rejected_by), rule ("approvals[N]
+ * (FILE:LINE)"), digest, method, host, port, path, conn. The request
+ * carried out gets its own egress record, whose credential owner is the
+ * approver for act_as: approver.
+ *
+ * Who decides is outside the run: a client of the control socket (the
+ * daemon) subscribes and is told of each approval; it answers with a
+ * decision. The run keeps its approvals in memory; a subscriber that
+ * connects later (a restarted daemon) is sent every pending one again.
+ * Approval records and replies share the connection, which stays open;
+ * a subscriber that does not read loses records (it subscribes again).
+ *
+ *   -> {"op": "subscribe"}
+ *   <- {"subscribed": N}                                 then N of:
+ *   <- {"approval": {"id", "agent", "identity", "rule": N, "digest",
+ *        "summary", "method", "host", "port": N, "path", "approvers": [...],
+ *        "count": N, "act_as": "approver"|"agent",
+ *        "created": ISO-8601, "expires": ISO-8601}}      one per pending
+ *   and from then on, on that connection: an {"approval": ...} for each new
+ *   one, and when one ends
+ *   <- {"ended": {"id", "state": "executed"|"rejected"|"expired"|"failed",
+ *        "reason", "status": N (executed: the upstream's), "approvers"}}
+ *   -> {"op": "decide", "id": ID, "approve": true, "approvers": ["bob"]}
+ *   -> {"op": "decide", "id": ID, "approve": false, "by": "bob",
+ *       "reason": "..."}                  (reason optional, at most 1000 bytes)
+ *   <- {"decided": ID} or {"error": "..."} (unknown, expired or decided
+ *      id, too few approvers, ...): the connection stays open; a malformed
+ *      record gets {"error"} and is closed, as above.
+ *
+ * The run trusts the subscriber (same uid: the daemon) to have checked
+ * who may approve (identities, groups, two distinct people for count 2,
+ * not the agent's own identity); it checks only that len(approvers) >=
+ * count, that they are distinct and that each is a person's name (not
+ * group:). With act_as: approver the run reads the first approver's
+ * secret for each credential of the host from the vault (all or nothing,
+ * as at start) and injects it instead of the agent's, in the place of the
+ * agent's placeholders; answers are redacted of it too. None (or no
+ * credential names the host): the approval fails: the decide gets
+ * {"error": why}, the agent 403, the reason recorded. Approved while held:
+ * the request goes upstream at once; approved after the 202: the retry
+ * with the header goes. Rejected: 403. Expired (pending, or approved and
+ * not sent again within the timeout): 403, recorded. A policy reload
+ * rejects ("policy changed") the pending and approved approvals whose
+ * rule is gone or asks otherwise now.
+ */
+#define APPROVAL_BODY_MAX (1 << 20)

@@ -20,8 +20,12 @@ static const char *status_text(int status)
 		return "Bad Request";
 	case 403:
 		return "Forbidden";
+	case 413:
+		return "Content Too Large";
 	case 414:
 		return "URI Too Long";
+	case 429:
+		return "Too Many Requests";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 501:
@@ -52,6 +56,8 @@ void http_free_state(struct gconn *c)
 
 void http_reply_error(struct gconn *c, int status, const char *denied)
 {
+	if (c->ap && c->ap->go)
+		approval_answered(c, status, denied);
 	gate_stats_latency(c); /* answered by the gate itself */
 	struct evbuffer *out = bufferevent_get_output(c->c);
 	/* a header value is one line of visible text */
@@ -85,6 +91,8 @@ static void send_request(struct gconn *c)
 	c->phase = PH_HTTP;
 	evbuffer_add(bufferevent_get_output(c->u), c->head_out.data, c->head_out.len);
 	gate_count_bytes(c, true, c->head_out.len);
+	if (c->ap && c->ap->go)
+		approval_sent(c);
 	if (c->injected[0])
 		explicit_bzero(c->head_out.data, c->head_out.cap); /* it held a secret */
 	pc_buf_free(&c->head_out);
@@ -148,8 +156,8 @@ static bool rewrite_request(struct gconn *c, const char *buf)
 	pc_buf_puts(b, "\r\n");
 	for (unsigned i = 0; i < r->h.nheaders; i++) {
 		const struct pc_http_header *h = &r->h.headers[i];
-		if (h->hop || (int)i == r->h.host_header)
-			continue;
+		if (h->hop || (int)i == r->h.host_header || approval_header(buf, h))
+			continue; /* (an approval's id is the gate's, not the upstream's) */
 		if (inj) {
 			if (!inject_header(c, b, buf + h->name.off, h->name.len,
 					   buf + h->value.off, h->value.len))
@@ -293,6 +301,8 @@ static void on_request(struct gconn *c, const char *buf)
 		if (!inject_check_head(c, buf, eol ? (size_t)(eol - buf) : head_len, head_len))
 			return;
 	}
+	if (!approval_check(c, buf))
+		return; /* held, waiting for its body, or refused */
 	if (!rewrite_request(c, buf))
 		return;
 	c->req_body = (struct body_state){.kind = r->h.body, .remaining = r->h.content_length};
@@ -591,6 +601,8 @@ void http_client_readable(struct gconn *c)
 		parse_head(c);
 	else if (c->phase == PH_BODY_WAIT)
 		body_wait(c);
+	else if (c->phase == PH_APPROVAL)
+		approval_readable(c);
 	else if (c->phase == PH_HTTP && !c->req_done)
 		forward_request_body(c);
 	/* else: a pipelined request waits for the answer to the last one */
@@ -695,6 +707,8 @@ static bool parse_response_head(struct gconn *c)
 		c->resp_started = true;
 		if (!r->h.keep_alive)
 			c->up_reusable = false;
+		if (c->ap && c->ap->go)
+			approval_executed(c, (int)r->status_code);
 	}
 	rewrite_response(c, buf);
 	gate_count_bytes(c, false, r->h.head_len);

@@ -132,7 +132,7 @@ static bool swaps_anywhere(const struct gconn *c, const struct gate_cred *cr)
  * header (recorded and refused by the caller). */
 static bool put_swapped(struct gconn *c, struct pc_buf *b, const char *p, size_t n, bool url)
 {
-	const struct gate_creds *cs = c->g->creds;
+	const struct gate_creds *cs = gconn_creds(c);
 	size_t i = 0;
 	while (i < n) {
 		const struct gate_cred *hit = NULL;
@@ -192,17 +192,18 @@ void note_injected(struct gconn *c, const struct gate_cred *cr)
 
 bool inject_applies(const struct gconn *c)
 {
-	if (!c->intercept || !c->g->creds)
+	const struct gate_creds *cs = gconn_creds(c);
+	if (!c->intercept || !cs)
 		return false;
-	for (size_t k = 0; k < c->g->creds->n; k++)
-		if (cred_for_host(&c->g->creds->c[k], c->host))
+	for (size_t k = 0; k < cs->n; k++)
+		if (cred_for_host(&cs->c[k], c->host))
 			return true;
 	return false;
 }
 
 void inject_target(struct gconn *c, struct pc_buf *b, const char *path)
 {
-	const struct gate_creds *cs = c->g->creds;
+	const struct gate_creds *cs = gconn_creds(c);
 	size_t n = strlen(path);
 	const char *q = strchr(path, '?');
 	/* a query parameter the credential sets: any the agent sent goes */
@@ -246,7 +247,7 @@ void inject_target(struct gconn *c, struct pc_buf *b, const char *path)
 bool inject_header(struct gconn *c, struct pc_buf *b, const char *name, size_t nlen,
 		   const char *value, size_t vlen)
 {
-	const struct gate_creds *cs = c->g->creds;
+	const struct gate_creds *cs = gconn_creds(c);
 	for (size_t k = 0; k < cs->n; k++) {
 		const struct gate_cred *cr = &cs->c[k];
 		if (cr->header && cred_for_host(cr, c->host) && strlen(cr->header) == nlen &&
@@ -300,7 +301,7 @@ static void put_format(struct pc_buf *b, const struct gate_cred *cr)
 
 bool inject_headers(struct gconn *c, struct pc_buf *b)
 {
-	const struct gate_creds *cs = c->g->creds;
+	const struct gate_creds *cs = gconn_creds(c);
 	for (size_t k = 0; k < cs->n; k++) {
 		const struct gate_cred *cr = &cs->c[k];
 		if (!cr->header || !cred_for_host(cr, c->host))
@@ -412,10 +413,25 @@ static const uint8_t *redaction(const struct cred_value *v, uint8_t *stars)
 	return stars;
 }
 
+/* Every secret an answer to c may echo: the run's, and an approver's its
+ * request carried; *max_pat: the longest. */
+static size_t secrets_of(const struct gconn *c, struct cred_value *v, size_t *max_pat)
+{
+	const struct gate_creds *as = c->ap ? c->ap->creds : NULL;
+	size_t k = creds_secret_values(c->g->creds, v, GATE_CRED_VALUES_MAX);
+	*max_pat = c->g->creds ? c->g->creds->max_pat : 0;
+	if (as) {
+		k += creds_secret_values(as, v + k, GATE_CRED_VALUES_MAX - k);
+		*max_pat = as->max_pat > *max_pat ? as->max_pat : *max_pat;
+	}
+	return k;
+}
+
 size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last)
 {
 	struct cred_value v[GATE_CRED_VALUES_MAX];
-	size_t k = creds_secret_values(c->g->creds, v, GATE_CRED_VALUES_MAX);
+	size_t max_pat;
+	size_t k = secrets_of(c, v, &max_pat);
 	if (!k)
 		return n;
 	/* value by value, each pass after what the last one replaced: a
@@ -431,13 +447,14 @@ size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last)
 			from = (size_t)at.pos + v[i].n;
 		}
 	}
-	return releasable(in, n, last, v, k, c->g->creds->max_pat);
+	return releasable(in, n, last, v, k, max_pat);
 }
 
 void redact_mem(struct gconn *c, char *p, size_t n)
 {
 	struct cred_value v[GATE_CRED_VALUES_MAX];
-	size_t k = creds_secret_values(c->g->creds, v, GATE_CRED_VALUES_MAX);
+	size_t max_pat;
+	size_t k = secrets_of(c, v, &max_pat);
 	for (size_t i = 0; i < k; i++) {
 		char *at = p, *f;
 		while ((f = memmem(at, n - (size_t)(at - p), v[i].p, v[i].n))) {

@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 /* How much a peer may have queued in the other's output before we stop
@@ -68,7 +69,9 @@ enum gconn_phase {
 	PH_WAIT,
 	PH_HTTP,
 	PH_TUNNEL,
-	PH_CLOSING, /* the last answer is being written; then close */
+	PH_CLOSING,  /* the last answer is being written; then close */
+	PH_APPROVAL, /* the body of a request an approval may hold is coming */
+	PH_HELD,     /* the request waits for its approval's decision */
 };
 
 /* The body of a message being streamed, request or response. */
@@ -128,6 +131,31 @@ struct cred_value {
 	const struct gate_cred *cred;
 };
 #define GATE_CRED_VALUES_MAX 512
+
+/* What approval.c knows of c's current request, once an approval rule
+ * matched it or it named an approval (X-Pincer-Approval); from its head
+ * until the next request. The head and body wait in c's input until the
+ * outcome: then the head is parsed again (reparse) and the request goes on
+ * as if new, or is answered. */
+struct gconn_approval {
+	uint32_t head_len;
+	enum pc_http_body body;
+	uint64_t length;
+	struct pc_chunked ck;
+	size_t walked;	    /* chunked: raw body bytes decoded so far */
+	struct pc_buf data; /* chunked: the body, decoded */
+	char *content_type; /* NULL: none */
+	char id[17];	    /* what X-Pincer-Approval named */
+	bool has_id;
+	bool reparse;	  /* the head is being parsed again, the outcome known */
+	bool pass;	  /* no rule holds it: it goes on as it is */
+	bool sent;	  /* carrying out go: its head went upstream */
+	uint64_t discard; /* refused (why): bytes of it still to read and drop */
+	char *why;
+	struct gate_approval *held; /* the decision it waits for */
+	struct gate_approval *go;   /* the approved one it carries out */
+	struct gate_creds *creds;   /* act_as approver: injected instead of the run's */
+};
 
 struct dns_ticket {
 	struct gconn *c; /* NULL once the connection is gone */
@@ -198,6 +226,7 @@ struct gconn {
 	/* a body being searched (exfiltration) or redacted: decoded chunked
 	 * data waits here; the last max_pat-1 bytes are always held back */
 	struct evbuffer *scan, *rscan; /* request's, response's */
+	struct gconn_approval *ap;     /* approval.c: NULL for most requests */
 };
 
 struct gate_denial {
@@ -237,6 +266,7 @@ struct gate {
 	uint8_t stats_row[GATE_STATS_INDEX]; /* 1 + row, 0: free */
 	char *stats_names[GATE_STATS_HOSTS];
 	uint32_t stats_n_hosts;
+	struct gate_approvals *approvals; /* approval.c; NULL until one is needed */
 };
 
 /* gate.c */
@@ -379,6 +409,35 @@ size_t creds_foreign_values(const struct gate_creds *cs, const char *host, struc
 			    size_t cap);
 /* Every secret value (for redacting answers). */
 size_t creds_secret_values(const struct gate_creds *cs, struct cred_value *out, size_t cap);
+
+/* approval.c (box/control.h, "approvals") */
+/* For every HTTP request on_request decided: true when it goes on now;
+ * false when it waits for its body or its approval, or was refused
+ * (answered and recorded; c may be gone). */
+bool approval_check(struct gconn *c, const char *buf);
+void approval_readable(struct gconn *c); /* PH_APPROVAL: more of the body came */
+/* The request carrying out an approval: its head went upstream; the
+ * upstream's answer began (status); the gate answered it itself. */
+void approval_sent(struct gconn *c);
+void approval_executed(struct gconn *c, int status);
+void approval_answered(struct gconn *c, int status, const char *why);
+void approval_conn_gone(struct gconn *c); /* gconn_free */
+/* A tunnel to a host whose requests approvals must see, which the gate
+ * does not see into: refused (recorded); true when so. */
+bool approval_tunnel_refused(struct gconn *c);
+/* A reload: approvals whose rule is gone or changed are rejected. */
+void approvals_set_policy(struct gate *g, const struct policy *p);
+void approvals_free(struct gate *g);
+static inline bool approval_header(const char *buf, const struct pc_http_header *h)
+{
+	return h->name.len == 17 && strncasecmp(buf + h->name.off, "X-Pincer-Approval", 17) == 0;
+}
+/* The credentials injected into c's request: an approver's while it
+ * carries out an approval that acts as the approver, else the run's. */
+static inline const struct gate_creds *gconn_creds(const struct gconn *c)
+{
+	return c->ap && c->ap->creds ? c->ap->creds : c->g->creds;
+}
 
 /* gate_tunnel.c */
 void socks_readable(struct gconn *c);

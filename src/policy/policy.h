@@ -110,11 +110,19 @@ struct pc_credential {
 	struct pc_src at;
 };
 
+/* approvals[].match.json: a field of a JSON body and the scalar it must
+ * equal. value holds the text: a string as is, a number as written,
+ * "true"/"false", "null". */
+enum pc_json_kind { PC_JSON_STRING, PC_JSON_NUMBER, PC_JSON_BOOL, PC_JSON_NULL };
+
 /* approvals[] */
 struct pc_approval_rule {
 	char *host;
-	char **methods;	  /* NULL = any */
-	char **paths;	  /* NULL = any */
+	char **methods;	 /* NULL = any */
+	char **paths;	 /* NULL = any */
+	char *json_path; /* "a.b[0].c"; NULL: no condition on the body */
+	char *json_value;
+	enum pc_json_kind json_kind;
 	char **approvers; /* "alice", "group:sales-managers" */
 	enum pc_act_as act_as;
 	uint64_t timeout_ms; /* default 15m */
@@ -227,11 +235,30 @@ void policy_egress_decide(const struct policy *p, const char *host, uint16_t por
  * pattern ("api.example.com", "*.example.com", an IP literal)? */
 bool policy_host_match(const char *pattern, const char *host);
 /* Do requests to host:port need to be seen to be decided: an allow or
- * deny rule matching them names methods or paths? */
+ * deny rule matching them names methods or paths, or an approval rule
+ * names the host? */
 bool policy_egress_needs_l7(const struct policy *p, const char *host, uint16_t port);
-/* Does anything in the policy need TLS interception: credentials, or any
- * egress rule with methods or paths? */
+/* Does anything in the policy need TLS interception: credentials, any
+ * egress rule with methods or paths, or approval rules? */
 bool policy_intercepts(const struct policy *p);
+
+/* ---- approvals (policy_egress.c, policy_rules.c) ---------------------- */
+
+/* The first approval rule, from index `from` on, whose host, methods and
+ * paths the request meets (a path a server may read as another one meets
+ * every rule's paths: the safe side; the query is not matched); -1 when
+ * none. Its match.json is the caller's to check against the body. */
+int policy_approval_match(const struct policy *p, size_t from, const char *host, const char *method,
+			  const char *path);
+/* Does an approval rule name host? (Its requests must be seen.) */
+bool policy_approval_host(const struct policy *p, const char *host);
+/* Do the two rules ask the same (all but where they stand in the file)? */
+bool policy_approval_same(const struct pc_approval_rule *a, const struct pc_approval_rule *b);
+/* Does the JSON text body[0..len) hold, at the rule's match.json path, a
+ * value equal to the rule's (a string equal after unescaping, a number
+ * equal as a double, the same literal)? false for a body that is not
+ * JSON, or deeper than 64 levels. true when the rule has no match.json. */
+bool policy_approval_json_match(const struct pc_approval_rule *r, const char *body, size_t len);
 
 /* deny_private exceptions: is this resolved address admitted by
  * network.egress.allow_private? (IPv4-mapped IPv6 counts as IPv4.) */

@@ -339,18 +339,65 @@ bool policy_egress_needs_l7(const struct policy *p, const char *host, uint16_t p
 			    port_matches(r, port))
 				return true;
 		}
+	for (size_t i = 0; i < p->n_approvals; i++)
+		if (host_matches(p->approvals[i].host, &h))
+			return true;
 	return false;
 }
 
 bool policy_intercepts(const struct policy *p)
 {
-	if (p->n_credentials)
+	if (p->n_credentials || p->n_approvals)
 		return true;
 	for (size_t i = 0; i < p->net.n_allow; i++)
 		if (p->net.allow[i].methods || p->net.allow[i].paths)
 			return true;
 	for (size_t i = 0; i < p->net.n_deny; i++)
 		if (p->net.deny[i].methods || p->net.deny[i].paths)
+			return true;
+	return false;
+}
+
+/* ---- approvals ----------------------------------------------------------- */
+
+static bool approval_l7(const struct pc_approval_rule *r, const char *method, const char *path)
+{
+	if (r->methods && (!method || !pc_strv_contains(r->methods, method)))
+		return false;
+	if (!r->paths)
+		return true;
+	if (!path)
+		return false;
+	size_t len = strcspn(path, "?");
+	if (egress_path_ambiguous(path, len))
+		return true; /* what the server reads may be one of the paths: held */
+	_cleanup_free_ char *bare = path[len] ? pc_xstrndup(path, len) : NULL;
+	for (size_t i = 0; r->paths[i]; i++)
+		if (policy_glob_match(r->paths[i], bare ? bare : path))
+			return true;
+	return false;
+}
+
+int policy_approval_match(const struct policy *p, size_t from, const char *host, const char *method,
+			  const char *path)
+{
+	struct chost h;
+	if (from >= p->n_approvals || !host_canon(host, &h))
+		return -1;
+	for (size_t i = from; i < p->n_approvals; i++)
+		if (host_matches(p->approvals[i].host, &h) &&
+		    approval_l7(&p->approvals[i], method, path))
+			return (int)i;
+	return -1;
+}
+
+bool policy_approval_host(const struct policy *p, const char *host)
+{
+	struct chost h;
+	if (!p->n_approvals || !host_canon(host, &h))
+		return false;
+	for (size_t i = 0; i < p->n_approvals; i++)
+		if (host_matches(p->approvals[i].host, &h))
 			return true;
 	return false;
 }

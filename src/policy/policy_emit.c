@@ -175,6 +175,17 @@ static void emit_approvals(struct pc_buf *b, const struct policy *p)
 			emit_flow(b, 6, "methods", a->methods);
 		if (a->paths)
 			emit_flow(b, 6, "paths", a->paths);
+		if (a->json_path) {
+			/* a string value quoted when it would read as another kind */
+			pc_buf_puts(b, "      json:\n");
+			emit_kv(b, 8, "path", a->json_path);
+			pc_buf_puts(b, "        value: ");
+			if (a->json_kind == PC_JSON_STRING)
+				policy_emit_str(b, a->json_value);
+			else
+				pc_buf_puts(b, a->json_value);
+			pc_buf_puts(b, "\n");
+		}
 		emit_flow(b, 4, "approvers", a->approvers);
 		emit_kv(b, 4, "act_as", a->act_as == PC_ACT_AS_APPROVER ? "approver" : "agent");
 		pc_format_duration(a->timeout_ms, t, sizeof(t));

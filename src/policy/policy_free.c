@@ -46,6 +46,8 @@ void policy_free(struct policy *p)
 		free(a->host);
 		pc_strv_free(a->methods);
 		pc_strv_free(a->paths);
+		free(a->json_path);
+		free(a->json_value);
 		pc_strv_free(a->approvers);
 	}
 	free(p->approvals);

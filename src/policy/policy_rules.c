@@ -561,10 +561,477 @@ int parse_credentials(struct pctx *c, const struct ynode *n, struct policy *p)
 	return 0;
 }
 
+/* ---- match.json ---------------------------------------------------------- */
+
+#define JSON_PATH_MAX  512
+#define JSON_STEPS_MAX 32
+#define JSON_DEPTH_MAX 64
+#define JSON_INDEX_MAX 1000000
+
+/* One step of a match.json path: a key, or an index when key is NULL. */
+struct jstep {
+	const char *key;
+	size_t klen;
+	unsigned long index;
+};
+
+/* "a.b[0].c" into steps; NULL when well formed, else what is wrong. */
+static const char *json_path_steps(const char *s, struct jstep *st, size_t *n)
+{
+	size_t k = 0;
+	const char *q = s;
+	if (!*q)
+		return "it is empty";
+	if (strlen(q) > JSON_PATH_MAX)
+		return "it is longer than 512 bytes";
+	while (*q) {
+		if (k == JSON_STEPS_MAX)
+			return "it has more than 32 steps";
+		if (*q == '[') {
+			char *e;
+			if (!isdigit((unsigned char)q[1]))
+				return "an index is a number in brackets, e.g. items[0]";
+			unsigned long i = strtoul(q + 1, &e, 10);
+			if (*e != ']')
+				return "an index is a number in brackets, e.g. items[0]";
+			if (i > JSON_INDEX_MAX || (q[1] == '0' && e - q > 2))
+				return "an index is 0 to 1000000, without leading zeros";
+			st[k++] = (struct jstep){NULL, 0, i};
+			q = e + 1;
+			continue;
+		}
+		if (k) {
+			if (*q != '.')
+				return "after a key or an index comes .key or [index]";
+			q++;
+		}
+		size_t len = strcspn(q, ".[]");
+		if (len == 0)
+			return "a key is empty (a.b, not a..b or a.)";
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)q[i] < 0x20 || q[i] == 0x7f)
+				return "a key holds a control character";
+		if (q[len] == ']')
+			return "a ] without its [";
+		st[k++] = (struct jstep){q, len, 0};
+		q += len;
+	}
+	*n = k;
+	return NULL;
+}
+
+static int parse_json_match(struct pctx *c, const struct ynode *n, struct pc_approval_rule *a)
+{
+	static const char *const keys[] = {"path", "value", NULL};
+	static const char accepted[] =
+		"{path: \"deal.amount\", value: 1000}: a field of the JSON body and the "
+		"scalar it must equal";
+	int r = check_map(c, n, accepted);
+	if (r < 0 || (r = check_keys(c, n, keys)) < 0)
+		return r;
+	const struct ynode *v;
+	if ((r = required(c, n, "path", "the field: dotted keys with [i] indexes, e.g. items[0].id",
+			  &v)) < 0)
+		return r;
+	size_t old = pctx_key(c, "path");
+	const char *path;
+	if ((r = get_str(c, v, "a field path such as deal.amount or items[0].id", &path)) < 0)
+		return r;
+	struct jstep st[JSON_STEPS_MAX];
+	size_t k;
+	const char *bad = json_path_steps(path, st, &k);
+	if (bad)
+		return perr(c, v->at,
+			    "'%.100s' is not a field path: %s (dotted keys with [i] indexes, e.g. "
+			    "deal.items[0].amount)",
+			    path, bad);
+	pctx_pop(c, old);
+	if ((r = required(c, n, "value", "the scalar the field must equal", &v)) < 0)
+		return r;
+	old = pctx_key(c, "value");
+	if (v->kind != YN_SCALAR)
+		return perr(c, v->at,
+			    "expected a scalar (a string, a number, true, false or null), got a %s",
+			    v->kind == YN_MAP ? "mapping" : "list");
+	const char *s = v->value;
+	switch (yscalar_of(s, v->plain)) {
+	case YS_NULL:
+		a->json_kind = PC_JSON_NULL;
+		s = "null";
+		break;
+	case YS_BOOL:
+		if (strcmp(s, "true") && strcmp(s, "True") && strcmp(s, "TRUE") &&
+		    strcmp(s, "false") && strcmp(s, "False") && strcmp(s, "FALSE"))
+			return perr(c, v->at,
+				    "'%.20s' is ambiguous: write true or false, or quote it for a "
+				    "string",
+				    s);
+		a->json_kind = PC_JSON_BOOL;
+		s = tolower((unsigned char)s[0]) == 't' ? "true" : "false";
+		break;
+	case YS_INT:
+	case YS_FLOAT: {
+		char *e;
+		double d = strtod(s, &e);
+		if (*e || !isdigit((unsigned char)s[strspn(s, "+-.")]) || d != d || d - d != 0 ||
+		    strpbrk(s, "xXoO"))
+			return perr(c, v->at,
+				    "'%.40s' is not a JSON number (decimal, e.g. 1000 or 12.5; "
+				    "quote it for a string)",
+				    s);
+		a->json_kind = PC_JSON_NUMBER;
+		break;
+	}
+	case YS_STRING:
+	default:
+		a->json_kind = PC_JSON_STRING;
+		break;
+	}
+	pctx_pop(c, old);
+	a->json_path = pc_xstrdup(path);
+	a->json_value = pc_xstrdup(s);
+	return 0;
+}
+
+/* A JSON text walked in place (RFC 8259, strictly). */
+struct jcur {
+	const char *p, *end;
+	int depth;
+};
+
+static void jws(struct jcur *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static int jhex4(const char *p)
+{
+	int v = 0;
+	for (int i = 0; i < 4; i++) {
+		int d = isdigit((unsigned char)p[i])   ? p[i] - '0'
+			: (p[i] >= 'a' && p[i] <= 'f') ? p[i] - 'a' + 10
+			: (p[i] >= 'A' && p[i] <= 'F') ? p[i] - 'A' + 10
+						       : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+static void put_utf8(struct pc_buf *b, unsigned long cp)
+{
+	char u[4];
+	size_t n;
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (char)(0xf0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	pc_buf_append(b, u, n);
+}
+
+/* The string at j->p (its opening quote), unescaped into out (NULL: only
+ * checked). */
+static bool jstring(struct jcur *j, struct pc_buf *out)
+{
+	if (j->p >= j->end || *j->p != '"')
+		return false;
+	j->p++;
+	while (j->p < j->end) {
+		unsigned char ch = (unsigned char)*j->p++;
+		if (ch == '"')
+			return true;
+		if (ch < 0x20)
+			return false;
+		if (ch != '\\') {
+			if (out)
+				pc_buf_append(out, &ch, 1);
+			continue;
+		}
+		if (j->p >= j->end)
+			return false;
+		char e = *j->p++;
+		const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
+		const char *at = strchr(from, e);
+		if (e && at) {
+			if (out)
+				pc_buf_append(out, &to[at - from], 1);
+			continue;
+		}
+		if (e != 'u' || j->end - j->p < 4)
+			return false;
+		long cp = jhex4(j->p);
+		j->p += 4;
+		if (cp < 0)
+			return false;
+		if (cp >= 0xd800 && cp < 0xdc00 && j->end - j->p >= 6 && j->p[0] == '\\' &&
+		    j->p[1] == 'u') {
+			long lo = jhex4(j->p + 2);
+			if (lo >= 0xdc00 && lo < 0xe000) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				j->p += 6;
+			}
+		}
+		if (out)
+			put_utf8(out, (unsigned long)cp);
+	}
+	return false;
+}
+
+static bool jnumber(struct jcur *j)
+{
+	const char *q = j->p;
+	if (q < j->end && *q == '-')
+		q++;
+	if (q >= j->end || !isdigit((unsigned char)*q))
+		return false;
+	if (*q == '0')
+		q++;
+	else
+		while (q < j->end && isdigit((unsigned char)*q))
+			q++;
+	if (q < j->end && *q == '.') {
+		if (++q >= j->end || !isdigit((unsigned char)*q))
+			return false;
+		while (q < j->end && isdigit((unsigned char)*q))
+			q++;
+	}
+	if (q < j->end && (*q == 'e' || *q == 'E')) {
+		if (++q < j->end && (*q == '+' || *q == '-'))
+			q++;
+		if (q >= j->end || !isdigit((unsigned char)*q))
+			return false;
+		while (q < j->end && isdigit((unsigned char)*q))
+			q++;
+	}
+	j->p = q;
+	return true;
+}
+
+static bool jliteral(struct jcur *j, const char *word)
+{
+	size_t n = strlen(word);
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0)
+		return false;
+	j->p += n;
+	return true;
+}
+
+/* Past the value at j->p (whitespace before it skipped). */
+static bool jskip(struct jcur *j)
+{
+	jws(j);
+	if (j->p >= j->end)
+		return false;
+	char open = *j->p;
+	if (open != '{' && open != '[') {
+		if (open == '"')
+			return jstring(j, NULL);
+		if (open == 't')
+			return jliteral(j, "true");
+		if (open == 'f')
+			return jliteral(j, "false");
+		if (open == 'n')
+			return jliteral(j, "null");
+		return jnumber(j);
+	}
+	if (++j->depth > JSON_DEPTH_MAX)
+		return false;
+	j->p++;
+	jws(j);
+	char close = open == '{' ? '}' : ']';
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		j->depth--;
+		return true;
+	}
+	for (;;) {
+		if (open == '{') {
+			jws(j);
+			if (!jstring(j, NULL))
+				return false;
+			jws(j);
+			if (j->p >= j->end || *j->p++ != ':')
+				return false;
+		}
+		if (!jskip(j))
+			return false;
+		jws(j);
+		if (j->p >= j->end)
+			return false;
+		char ch = *j->p++;
+		if (ch == close) {
+			j->depth--;
+			return true;
+		}
+		if (ch != ',')
+			return false;
+	}
+}
+
+/* Is the scalar at j->p what the rule asks for? Leniently, the safe side:
+ * a server may read "1000" as the number, so a number matches its string
+ * spelling too, and a string rule the literal of the same text. */
+static bool jscalar_equal(struct jcur *j, const struct pc_approval_rule *r)
+{
+	jws(j);
+	const char *at = j->p;
+	_cleanup_buf_ struct pc_buf s = {0};
+	bool is_str = at < j->end && *at == '"';
+	if (is_str) {
+		if (!jstring(j, &s))
+			return false;
+		pc_buf_append(&s, "", 1);
+	} else if (!jskip(j) || (at < j->end && (*at == '{' || *at == '['))) {
+		return false;
+	} else {
+		pc_buf_append(&s, at, (size_t)(j->p - at));
+		pc_buf_append(&s, "", 1);
+	}
+	const char *text = s.data;
+	if (strlen(text) != s.len - 1)
+		return false; /* a NUL inside equals no rule's value */
+	switch (r->json_kind) {
+	case PC_JSON_NUMBER: {
+		char *e;
+		if (!*text || isspace((unsigned char)text[0]))
+			return false;
+		double got = strtod(text, &e);
+		return !*e && got == strtod(r->json_value, NULL);
+	}
+	case PC_JSON_BOOL:
+	case PC_JSON_NULL:
+	case PC_JSON_STRING:
+	default:
+		return strcmp(text, r->json_value) == 0;
+	}
+}
+
+/* Does the value at j->p, followed along st[0..n), hold the rule's value?
+ * Every member of a repeated key is followed: which one a server takes is
+ * its own choice. -1: not JSON. */
+static int jfind(struct jcur *j, const struct jstep *st, size_t n, const struct pc_approval_rule *r)
+{
+	jws(j);
+	if (n == 0) {
+		struct jcur probe = *j;
+		bool eq = jscalar_equal(&probe, r);
+		return jskip(j) ? eq : -1;
+	}
+	char want = st->key ? '{' : '[';
+	if (j->p >= j->end || *j->p != want)
+		return jskip(j) ? 0 : -1;
+	if (++j->depth > JSON_DEPTH_MAX)
+		return -1;
+	j->p++;
+	jws(j);
+	char close = want == '{' ? '}' : ']';
+	int found = 0;
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		j->depth--;
+		return 0;
+	}
+	for (unsigned long i = 0;; i++) {
+		bool follow;
+		if (want == '{') {
+			_cleanup_buf_ struct pc_buf key = {0};
+			jws(j);
+			if (!jstring(j, &key))
+				return -1;
+			jws(j);
+			if (j->p >= j->end || *j->p++ != ':')
+				return -1;
+			follow = key.len == st->klen &&
+				 (!key.len || memcmp(key.data, st->key, key.len) == 0);
+		} else {
+			follow = i == st->index;
+		}
+		if (follow) {
+			int f = jfind(j, st + 1, n - 1, r);
+			if (f < 0)
+				return -1;
+			found |= f;
+		} else if (!jskip(j)) {
+			return -1;
+		}
+		jws(j);
+		if (j->p >= j->end)
+			return -1;
+		char ch = *j->p++;
+		if (ch == close) {
+			j->depth--;
+			return found;
+		}
+		if (ch != ',')
+			return -1;
+	}
+}
+
+bool policy_approval_json_match(const struct pc_approval_rule *r, const char *body, size_t len)
+{
+	struct jstep st[JSON_STEPS_MAX];
+	size_t n;
+	if (!r->json_path)
+		return true;
+	if (json_path_steps(r->json_path, st, &n))
+		return false; /* never: checked at load */
+	struct jcur j = {body, body + len, 0};
+	jws(&j);
+	if (j.p == j.end)
+		return false; /* no body, no field */
+	int f = jfind(&j, st, n, r);
+	jws(&j);
+	/* what a server would read in a body that is not JSON cannot be
+	 * told: held (the safe side) */
+	return f != 0 || j.p != j.end;
+}
+
+static bool strv_same(char *const *a, char *const *b)
+{
+	size_t n = pc_strv_len(a);
+	if (n != pc_strv_len(b) || (!a) != (!b))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool policy_approval_same(const struct pc_approval_rule *a, const struct pc_approval_rule *b)
+{
+	return strcmp(a->host, b->host) == 0 && strv_same(a->methods, b->methods) &&
+	       strv_same(a->paths, b->paths) && str_same(a->json_path, b->json_path) &&
+	       str_same(a->json_value, b->json_value) && a->json_kind == b->json_kind &&
+	       strv_same(a->approvers, b->approvers) && a->act_as == b->act_as &&
+	       a->timeout_ms == b->timeout_ms && a->hold_ms == b->hold_ms && a->count == b->count;
+}
+
 static int parse_match(struct pctx *c, const struct ynode *n, struct pc_approval_rule *a)
 {
-	static const char *const keys[] = {"host", "methods", "paths", NULL};
-	int r = check_map(c, n, "host, methods, paths");
+	static const char *const keys[] = {"host", "methods", "paths", "json", NULL};
+	int r = check_map(c, n, "host, methods, paths, json");
 	if (r < 0)
 		return r;
 	r = check_keys(c, n, keys);
@@ -587,6 +1054,12 @@ static int parse_match(struct pctx *c, const struct ynode *n, struct pc_approval
 				"would match nothing; leave paths out to match any", check_url_glob,
 				&a->paths)) < 0)
 		return r;
+	if ((v = ynode_get(n, "json"))) {
+		size_t o = pctx_key(c, "json");
+		if ((r = parse_json_match(c, v, a)) < 0)
+			return r;
+		pctx_pop(c, o);
+	}
 	return 0;
 }
 

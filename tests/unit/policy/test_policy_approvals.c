@@ -1,0 +1,232 @@
+/* policy: approval rules (issue 7): match.json parsed with clear errors and
+ * written back as it reads; which rule a request meets; the JSON body
+ * match, including what a lenient server might read (the safe side). */
+#include "policy/policy.h"
+#include "../check.h"
+
+#include <stdlib.h>
+
+static struct policy *load(const char *text, struct pc_error *err)
+{
+	struct policy *p = NULL;
+	if (policy_load_string(text, strlen(text), "t.yaml", &p, err) < 0)
+		return NULL;
+	return p;
+}
+
+#define HEAD "version: 1\napprovals:\n  - approvers: [bob]\n    match:\n      host: crm.test\n"
+
+static void test_errors(void)
+{
+	static const struct {
+		const char *json, *want;
+	} bad[] = {
+		{"[a]", "approvals[0].match.json: expected a mapping of keys, got a list"},
+		{"{value: 1}", "approvals[0].match.json.path: missing"},
+		{"{path: a}", "approvals[0].match.json.value: missing"},
+		{"{path: a, value: 1, op: eq}", "approvals[0].match.json.op: unknown key"},
+		{"{path: '', value: 1}", "'' is not a field path: it is empty"},
+		{"{path: a..b, value: 1}", "'a..b' is not a field path: a key is empty"},
+		{"{path: a., value: 1}", "a key is empty"},
+		{"{path: 'a[x]', value: 1}", "an index is a number in brackets"},
+		{"{path: 'a[1', value: 1}", "an index is a number in brackets"},
+		{"{path: 'a[01]', value: 1}", "without leading zeros"},
+		{"{path: 'a]', value: 1}", "a ] without its ["},
+		{"{path: 'a[0]b', value: 1}", "after a key or an index comes .key or [index]"},
+		{"{path: a, value: [1]}", "approvals[0].match.json.value: expected a scalar"},
+		{"{path: a, value: {x: 1}}",
+		 "expected a scalar (a string, a number, true, false or "
+		 "null), got a mapping"},
+		{"{path: a, value: yes}", "'yes' is ambiguous: write true or false"},
+		{"{path: a, value: .inf}", "'.inf' is not a JSON number"},
+		{"{path: a, value: 0x1f}", "'0x1f' is not a JSON number"},
+	};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(bad); i++) {
+		char text[512];
+		snprintf(text, sizeof(text), HEAD "      json: %s\n", bad[i].json);
+		struct pc_error err = {0};
+		struct policy *p = load(text, &err);
+		CHECK(p == NULL);
+		CHECK_CONTAINS(err.msg, bad[i].want);
+		CHECK_CONTAINS(err.msg, "t.yaml:6:");
+		policy_free(p);
+	}
+}
+
+/* Loaded, written back, loaded again: the same rule. */
+static struct policy *roundtrip(const char *json, enum pc_json_kind kind, const char *value)
+{
+	char text[512];
+	snprintf(text, sizeof(text), HEAD "      methods: [POST]\n      json: %s\n", json);
+	struct pc_error err = {0};
+	struct policy *p = load(text, &err);
+	CHECK(p != NULL);
+	if (!p) {
+		fprintf(stderr, "%s\n", err.msg);
+		return NULL;
+	}
+	CHECK(p->approvals[0].json_kind == kind);
+	CHECK_STR(p->approvals[0].json_value, value);
+	struct pc_buf y = {0};
+	policy_emit_yaml(p, &y);
+	pc_buf_append(&y, "", 1);
+	struct policy *q = load(y.data, &err);
+	CHECK(q != NULL);
+	if (q) {
+		CHECK(policy_approval_same(&p->approvals[0], &q->approvals[0]));
+		policy_free(q);
+	}
+	pc_buf_free(&y);
+	return p;
+}
+
+static void test_kinds(void)
+{
+	struct policy *p;
+	p = roundtrip("{path: deal.amount, value: 1000}", PC_JSON_NUMBER, "1000");
+	CHECK_STR(p->approvals[0].json_path, "deal.amount");
+	policy_free(p);
+	policy_free(roundtrip("{path: 'a[0].b', value: -12.5e1}", PC_JSON_NUMBER, "-12.5e1"));
+	policy_free(roundtrip("{path: stage, value: won}", PC_JSON_STRING, "won"));
+	policy_free(roundtrip("{path: stage, value: '1000'}", PC_JSON_STRING, "1000"));
+	policy_free(roundtrip("{path: stage, value: 'true'}", PC_JSON_STRING, "true"));
+	policy_free(
+		roundtrip("{path: stage, value: \"a \\\"b\\\" c\"}", PC_JSON_STRING, "a \"b\" c"));
+	policy_free(roundtrip("{path: live, value: True}", PC_JSON_BOOL, "true"));
+	policy_free(roundtrip("{path: live, value: false}", PC_JSON_BOOL, "false"));
+	policy_free(roundtrip("{path: owner, value: null}", PC_JSON_NULL, "null"));
+	policy_free(roundtrip("{path: '[2]', value: 3}", PC_JSON_NUMBER, "3"));
+}
+
+static void test_same(void)
+{
+	struct pc_error err = {0};
+	struct policy *a = load(HEAD "      json: {path: x, value: 1}\n", &err);
+	struct policy *b = load(HEAD "      json: {path: x, value: 2}\n", &err);
+	struct policy *c = load(HEAD "      json: {path: x, value: '1'}\n", &err);
+	struct policy *d = load(HEAD "      json: {path: x, value: 1}\n    count: 1\n", &err);
+	struct policy *e = load(HEAD, &err);
+	CHECK(a && b && c && d && e);
+	if (a && b && c && d && e) {
+		CHECK(!policy_approval_same(&a->approvals[0], &b->approvals[0]));
+		CHECK(!policy_approval_same(&a->approvals[0], &c->approvals[0]));
+		CHECK(policy_approval_same(&a->approvals[0], &d->approvals[0]));
+		CHECK(!policy_approval_same(&a->approvals[0], &e->approvals[0]));
+	}
+	policy_free(a);
+	policy_free(b);
+	policy_free(c);
+	policy_free(d);
+	policy_free(e);
+}
+
+static void test_match(void)
+{
+	struct pc_error err = {0};
+	struct policy *p =
+		load("version: 1\napprovals:\n"
+		     "  - approvers: [bob]\n"
+		     "    match: {host: crm.test, methods: [POST, PUT], paths: [/deals/**]}\n"
+		     "  - approvers: [bob]\n"
+		     "    match: {host: '*.pay.test'}\n",
+		     &err);
+	CHECK(p != NULL);
+	if (!p) {
+		fprintf(stderr, "%s\n", err.msg);
+		return;
+	}
+	CHECK(policy_approval_match(p, 0, "crm.test", "POST", "/deals/7") == 0);
+	CHECK(policy_approval_match(p, 0, "CRM.test.", "PUT", "/deals/7?x=1") == 0);
+	CHECK(policy_approval_match(p, 0, "crm.test", "GET", "/deals/7") == -1);
+	CHECK(policy_approval_match(p, 0, "crm.test", "POST", "/contacts") == -1);
+	CHECK(policy_approval_match(p, 1, "crm.test", "POST", "/deals/7") == -1);
+	/* a path a server may read as one of the rule's: held */
+	CHECK(policy_approval_match(p, 0, "crm.test", "POST", "/x/../deals/7") == 0);
+	CHECK(policy_approval_match(p, 0, "crm.test", "POST", "/%64eals/7") == 0);
+	CHECK(policy_approval_match(p, 0, "eu.pay.test", "GET", "/") == 1);
+	CHECK(policy_approval_match(p, 0, "pay.test", "GET", "/") == -1);
+	CHECK(policy_approval_host(p, "a.pay.test"));
+	CHECK(policy_approval_host(p, "crm.test"));
+	CHECK(!policy_approval_host(p, "other.test"));
+	/* their hosts are intercepted, whatever the port */
+	CHECK(policy_intercepts(p));
+	CHECK(policy_egress_needs_l7(p, "crm.test", 8443));
+	CHECK(!policy_egress_needs_l7(p, "other.test", 443));
+	policy_free(p);
+}
+
+static bool jm(const char *json, const char *body)
+{
+	char text[512];
+	snprintf(text, sizeof(text), HEAD "      json: %s\n", json);
+	struct pc_error err = {0};
+	struct policy *p = load(text, &err);
+	if (!p) {
+		fprintf(stderr, "%s\n", err.msg);
+		check_failures++;
+		return false;
+	}
+	bool m = policy_approval_json_match(&p->approvals[0], body, strlen(body));
+	policy_free(p);
+	return m;
+}
+
+static void test_json(void)
+{
+	const char *amt = "{path: deal.amount, value: 1000}";
+	CHECK(jm(amt, "{\"deal\": {\"amount\": 1000}}"));
+	CHECK(jm(amt, " {\"deal\":{\"x\":[1,{\"y\":null}],\"amount\":1000.0}} \n"));
+	CHECK(jm(amt, "{\"deal\": {\"amount\": 1e3}}"));
+	CHECK(!jm(amt, "{\"deal\": {\"amount\": 999}}"));
+	CHECK(!jm(amt, "{\"deal\": {\"amounts\": 1000}}"));
+	CHECK(!jm(amt, "{\"amount\": 1000}"));
+	CHECK(!jm(amt, "{\"deal\": [1000]}"));
+	CHECK(!jm(amt, "[]"));
+	CHECK(!jm(amt, ""));
+	CHECK(!jm(amt, "   "));
+	/* what a server may read as the value: held */
+	CHECK(jm(amt, "{\"deal\": {\"amount\": \"1000\"}}"));
+	CHECK(jm(amt, "{\"deal\": {\"amount\": 1, \"amount\": 1000}}"));
+	CHECK(jm(amt, "{\"deal\": {\"amount\": 1000, \"amount\": 1}}"));
+	CHECK(jm(amt, "{\"de\\u0061l\": {\"amount\": 1000}}"));
+	/* not JSON: what a server would read there cannot be told */
+	CHECK(jm(amt, "{\"deal\": {\"amount\": 999,}}"));
+	CHECK(jm(amt, "amount=1000"));
+	CHECK(jm(amt, "{\"deal\": {\"amount\": 999}} x"));
+	/* nested deeper than 64: held */
+	char deep[300] = "{\"a\":";
+	for (int i = 0; i < 70; i++)
+		strcat(deep, "[");
+	for (int i = 0; i < 70; i++)
+		strcat(deep, "]");
+	strcat(deep, "}");
+	CHECK(jm(amt, deep));
+
+	const char *idx = "{path: 'items[1].sku', value: X-9}";
+	CHECK(jm(idx, "{\"items\": [{\"sku\": \"A\"}, {\"sku\": \"X-9\"}]}"));
+	CHECK(!jm(idx, "{\"items\": [{\"sku\": \"X-9\"}, {\"sku\": \"A\"}]}"));
+	CHECK(!jm(idx, "{\"items\": [{\"sku\": \"X-9\"}]}"));
+	CHECK(jm("{path: 'name', value: \"caf\\u00e9 \\\"x\\\"\"}",
+		 "{\"name\": \"caf\\u00e9 \\\"x\\\"\"}"));
+	CHECK(jm("{path: 'name', value: \"\\U0001F600\"}", "{\"name\": \"\\ud83d\\ude00\"}"));
+	CHECK(!jm("{path: 'name', value: a}", "{\"name\": \"a\\u0000\"}"));
+	CHECK(jm("{path: live, value: true}", "{\"live\": true}"));
+	CHECK(!jm("{path: live, value: true}", "{\"live\": false}"));
+	CHECK(jm("{path: live, value: true}", "{\"live\": \"true\"}"));
+	CHECK(jm("{path: o, value: null}", "{\"o\": null}"));
+	CHECK(!jm("{path: o, value: null}", "{\"o\": 0}"));
+	CHECK(jm("{path: '[0]', value: 5}", "[5, 6]"));
+	CHECK(!jm("{path: '[1]', value: 5}", "[5, 6]"));
+	CHECK(!jm("{path: s, value: '1000'}", "{\"s\": \"1000 \"}"));
+	CHECK(jm("{path: s, value: '1000'}", "{\"s\": 1000}"));
+}
+
+int main(void)
+{
+	test_errors();
+	test_kinds();
+	test_same();
+	test_match();
+	test_json();
+	CHECK_DONE();
+}
