@@ -23,6 +23,8 @@ int cmd_vault(int argc, char **argv);
 int cmd_agent(int argc, char **argv);  /* cmd_agent.c: the daemon's client */
 int cmd_daemon(int argc, char **argv); /* main.c: runs pincer-daemon */
 int cmd_top(int argc, char **argv);    /* cmd_top.c: the daemon's agents, live */
+/* cmd_approvals.c: approvals, approve, reject (argv[0] says which) */
+int cmd_approvals(int argc, char **argv);
 
 /* Print "pincer: <msg>" for an error that travelled up. */
 void cli_print_error(const struct pc_error *err);

@@ -17,6 +17,9 @@ static const struct command {
 	{"daemon", cmd_daemon, "keep many agents running, one sandbox each"},
 	{"agent", cmd_agent, "create, list, start, stop and read agents of the daemon"},
 	{"top", cmd_top, "the daemon's agents live: state, memory, CPU"},
+	{"approvals", cmd_approvals, "the requests agents wait on that you may decide"},
+	{"approve", cmd_approvals, "approve a held request (as yourself)"},
+	{"reject", cmd_approvals, "reject a held request, with a reason"},
 };
 
 static void usage(FILE *out)

@@ -4,6 +4,7 @@
  *   admins: [root, alice]
  *   users: {1001: alice, 1002: bob}
  *   backoff: 1s          # the first wait before a restart (doubles to 60 s)
+ *   groups: {sales-managers: [bob, carol]}   # for approvals' group:NAME
  *
  * Unknown keys and wrong shapes are errors naming the line. A missing file
  * is the defaults: the daemon's own user is the one admin, every uid is
@@ -85,6 +86,50 @@ static int parse_users(struct cfg_parser *c, struct daemon_config *cfg)
 	}
 }
 
+/* groups: {NAME: [identity, ...]}: one "NAME" then its members per entry,
+ * each list ended by NULL in cfg->group_members (flat). */
+static int parse_groups(struct cfg_parser *c, struct daemon_config *cfg)
+{
+	int r;
+	if ((r = next(c)) < 0)
+		return r;
+	if (c->ev.type != YAML_MAPPING_START_EVENT)
+		return bad(c, "groups: a map of group name to identities, e.g. "
+			      "{sales-managers: [bob, carol]}");
+	for (;;) {
+		if ((r = next(c)) < 0)
+			return r;
+		if (c->ev.type == YAML_MAPPING_END_EVENT)
+			return 0;
+		const char *name = (const char *)c->ev.data.scalar.value;
+		if (c->ev.type != YAML_SCALAR_EVENT || !vault_valid_identity(name))
+			return bad(c, "groups: names are letters, digits and ._@-");
+		struct daemon_group g = {.name = pc_xstrdup(name)};
+		if ((r = next(c)) < 0 || c->ev.type != YAML_SEQUENCE_START_EVENT) {
+			free(g.name);
+			return r < 0 ? r : bad(c, "groups: each a list of identities, e.g. [bob, carol]");
+		}
+		for (;;) {
+			if ((r = next(c)) < 0) {
+				free(g.name);
+				pc_strv_free(g.members);
+				return r;
+			}
+			if (c->ev.type == YAML_SEQUENCE_END_EVENT)
+				break;
+			const char *v = (const char *)c->ev.data.scalar.value;
+			if (c->ev.type != YAML_SCALAR_EVENT || !vault_valid_identity(v)) {
+				free(g.name);
+				pc_strv_free(g.members);
+				return bad(c, "groups: members are identities (letters, digits, ._@-)");
+			}
+			pc_strv_push(&g.members, v);
+		}
+		cfg->groups = pc_xrealloc(cfg->groups, (cfg->n_groups + 1) * sizeof(*cfg->groups));
+		cfg->groups[cfg->n_groups++] = g;
+	}
+}
+
 int daemon_config_load(const char *file, struct daemon_config *cfg, struct pc_error *err)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -125,6 +170,8 @@ int daemon_config_load(const char *file, struct daemon_config *cfg, struct pc_er
 				r = parse_admins(&c, cfg);
 			else if (strcmp(key, "users") == 0)
 				r = parse_users(&c, cfg);
+			else if (strcmp(key, "groups") == 0)
+				r = parse_groups(&c, cfg);
 			else if (strcmp(key, "backoff") == 0) {
 				uint64_t ms = 0;
 				if ((r = next(&c)) == 0 &&
@@ -134,7 +181,7 @@ int daemon_config_load(const char *file, struct daemon_config *cfg, struct pc_er
 					r = bad(&c, "backoff: a duration from 10ms to 60s, e.g. 1s");
 				cfg->backoff_ms = (unsigned)ms;
 			} else
-				r = bad(&c, "unknown key (admins, users, backoff)");
+				r = bad(&c, "unknown key (admins, users, backoff, groups)");
 			if (r < 0)
 				break;
 		}
@@ -159,6 +206,11 @@ void daemon_config_free(struct daemon_config *cfg)
 	pc_strv_free(cfg->admins);
 	pc_strv_free(cfg->names);
 	free(cfg->uids);
+	for (size_t i = 0; i < cfg->n_groups; i++) {
+		free(cfg->groups[i].name);
+		pc_strv_free(cfg->groups[i].members);
+	}
+	free(cfg->groups);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -176,4 +228,13 @@ char *daemon_identity(const struct daemon *d, uid_t uid)
 bool daemon_is_admin(const struct daemon *d, const char *identity)
 {
 	return pc_strv_contains(d->cfg.admins, identity);
+}
+
+bool daemon_in_group(const struct daemon *d, const char *identity, const char *group)
+{
+	for (size_t i = 0; i < d->cfg.n_groups; i++)
+		if (strcmp(d->cfg.groups[i].name, group) == 0 &&
+		    pc_strv_contains(d->cfg.groups[i].members, identity))
+			return true;
+	return false;
 }

@@ -23,6 +23,8 @@
  *             users: {1001: alice}    # peer uid -> identity (default:
  *                                     # the uid's user name)
  *             backoff: 1s             # first wait before a restart
+ *             groups:                 # who approves for a group:NAME
+ *               sales-managers: [bob, carol]
  *   audit   the daemon's audit log (--audit FILE, else the default of
  *           `pincer run`): every agent's run records, plus "api" records
  *           for refused acts.
@@ -157,6 +159,38 @@
  * "_other". Label values are escaped (\\, \", \n; other bytes outside
  * printable ASCII as the text \xNN): nothing an agent sends can add a
  * line or a label.
+ *
+ * ---- approvals (issue 7) -------------------------------------------------
+ *
+ * The run's gate holds a request an `approvals:` rule matches and tells
+ * whoever subscribed on its control socket (box/control.h, "approvals").
+ * The daemon subscribes to the run of every running agent whose policy
+ * has approval rules (again after it restarts: the run sends its pending
+ * ones anew), keeps each approval in state.db, and decides for the people
+ * who approve:
+ *
+ *   GET  /v1/approvals            -> 200 {"approvals": [APPROVAL, ...]}: the
+ *        pending ones the caller may decide or whose agent is theirs (an
+ *        admin: all); ?all=1 also the decided ones (newest first, 200 at most)
+ *   GET  /v1/approvals/ID         -> 200 APPROVAL (404: none the caller may see)
+ *   POST /v1/approvals/ID/approve -> 200 APPROVAL
+ *   POST /v1/approvals/ID/reject  {"reason": "..."} -> 200 APPROVAL
+ *
+ * APPROVAL: {"id", "agent", "user" (whom the agent works for), "rule",
+ *   "digest", "summary", "method", "host", "path", "approvers" (the
+ *   rule's), "count", "act_as", "created", "expires",
+ *   "state": "pending" | "approved" | "rejected" | "expired",
+ *   "approved_by": [identities], "rejected_by", "reason", "decided"}
+ *
+ * May decide: an identity the rule names, or a member of a group it names
+ * (the config's groups: {sales-managers: [bob, carol]}). Refused with 403
+ * and an "api" record: anyone else, the agent's own name as an identity,
+ * the same person twice toward a two-person rule; 409: already decided,
+ * expired. Each approve is recorded ("approval": who, the digest); once
+ * `count` distinct people have approved, the decision goes to the run,
+ * which executes the request once (with the approver's secret under
+ * act_as: approver) and records the upstream's status. A run that ends
+ * with approvals pending: they expire ("the agent's run ended").
  *
  * ---- exec: a new process in a running agent's sandbox -------------------
  *

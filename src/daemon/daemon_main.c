@@ -155,6 +155,8 @@ int main(int argc, char **argv)
 		r = state_open(&d, &err);
 	if (r == 0)
 		r = state_load(&d, &err);
+	if (r == 0)
+		r = approvals_load(&d, &err);
 	if (r < 0) {
 		fprintf(stderr, "pincer: daemon: %s\n", err.msg);
 		return 125;
@@ -218,6 +220,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < d.n_agents; i++)
 		agent_free(d.agents[i]);
 	free(d.agents);
+	approvals_free(&d);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_base_free(d.base);

@@ -46,12 +46,20 @@ struct agent {
 	struct event *ev_exit, *ev_timer; /* pidfd readable; backoff / stop grace */
 	bool stopping;			  /* SIGTERM sent, SIGKILL when the timer fires */
 	bool restart_pending;		  /* start again once this run has ended */
+	struct approval_sub *sub;	  /* approvals.c: subscribed to its run */
 	unsigned ooms;			  /* runs ended by OOM, ever (usage.c: agent_ooms) */
 	bool ooms_read;			  /* ooms loaded from the agent's folder */
 };
 
+struct daemon_group {
+	char *name;
+	char **members;
+};
+
 struct daemon_config {
 	char **admins;
+	struct daemon_group *groups; /* groups: for approvals' group:NAME */
+	size_t n_groups;
 	uid_t *uids; /* users: uid -> identity */
 	char **names;
 	size_t n_users;
@@ -73,6 +81,8 @@ struct daemon {
 	struct exec_server *exec; /* exec.c */
 	char save_error[256];	  /* the last state.db write that failed ("" none) */
 	struct pool **pools;	  /* pool.c: the warm pools, one per policy */
+	struct json_t **approvals; /* approvals.c: every approval, oldest first */
+	size_t n_approvals;
 	size_t n_pools;
 };
 
@@ -82,6 +92,8 @@ void daemon_config_free(struct daemon_config *cfg);
 /* The identity of a peer uid, and whether it is an admin. */
 char *daemon_identity(const struct daemon *d, uid_t uid);
 bool daemon_is_admin(const struct daemon *d, const char *identity);
+/* Is identity a member of the config's group NAME? */
+bool daemon_in_group(const struct daemon *d, const char *identity, const char *group);
 
 /* state.c: state.db, every change committed before it is answered */
 int state_open(struct daemon *d, struct pc_error *err);
@@ -89,6 +101,11 @@ void state_close(struct daemon *d);
 int state_load(struct daemon *d, struct pc_error *err); /* fills d->agents */
 int state_save(struct daemon *d, const struct agent *a, struct pc_error *err);
 int state_delete(struct daemon *d, const char *name, struct pc_error *err);
+/* approvals: one JSON document each, by id */
+int state_approval_put(struct daemon *d, const char *id, const char *agent, const char *doc,
+		       struct pc_error *err);
+int state_approvals_load(struct daemon *d, void (*each)(struct daemon *d, const char *doc),
+			 struct pc_error *err);
 
 /* agents.c: lifecycle */
 struct agent *agent_find(struct daemon *d, const char *name);
@@ -143,10 +160,20 @@ void api_stop(struct daemon *d);
 /* A listener's error callback: out of fds, it pauses accepting a second. */
 struct evconnlistener;
 void daemon_accept_error(struct evconnlistener *l, void *arg);
+/* Answers: JSON (a reference taken), or {"error": message}. */
+struct evhttp_request;
+struct json_t;
+void api_reply_json(struct evhttp_request *req, int code, struct json_t *j);
+void api_reply_error(struct evhttp_request *req, int code, const char *fmt, ...) _printf_(3, 4);
+/* exec.c: a connected SOCK_SEQPACKET socket to the agent's run's control
+ * socket (box/control.h), checked to be that run's. */
+int daemon_connect_run(const struct agent *a, struct pc_error *err);
 /* A listening unix socket at path (type SOCK_STREAM or SOCK_SEQPACKET),
  * non-blocking, its mode set at bind (0666 as root, 0600 for a user), in a
  * folder only we can write; a stale socket file is replaced. Returns the fd. */
 int daemon_listen(const char *path, int type, struct pc_error *err);
+/* Is the socket's peer in the daemon's user namespace (not in a sandbox)? */
+bool daemon_peer_local(int fd);
 /* May this identity see and steer agent a? Its user and admins may. */
 bool daemon_may_steer(const struct agent *a, const char *identity, bool admin);
 /* An "api" deny record: identity (uid) was refused `what` on agent. */
@@ -158,6 +185,16 @@ void daemon_audit_refusal(struct daemon *d, const char *identity, uid_t uid, con
  * by their runs). */
 int exec_start(struct daemon *d, struct pc_error *err);
 void exec_stop(struct daemon *d);
+/* approvals.c (daemon.h, "approvals"): load them at start; watch an
+ * agent's run once it runs (subscribe when its policy has approval rules),
+ * unwatch when it ends (why: its pending approvals expire, recorded; NULL:
+ * just let go); the /v1/approvals routes. */
+int approvals_load(struct daemon *d, struct pc_error *err);
+void approvals_free(struct daemon *d);
+void approvals_watch(struct agent *a);
+void approvals_unwatch(struct agent *a, const char *why);
+void approvals_route(struct daemon *d, struct evhttp_request *req, const char *path,
+		     const char *identity, uid_t uid, bool admin);
 /* pool.c: the warm pools (daemon.h). pool_sync: after agents or their
  * policies changed, keep sandbox.warm runs ready for each policy in use
  * (and end the pools no one uses). pool_claim: hand a ready run of a's
@@ -172,5 +209,8 @@ void pool_stop(struct daemon *d);
  * pid and a pidfd. */
 int daemon_spawn(const char *what, char **argv, const int io[3], pid_t *pid, int *pidfd,
 		 struct pc_error *err);
+/* agents.c: the --hide options of every run the daemon starts: its
+ * sockets and its state folder, never in any sandbox's view */
+void daemon_hide_args(const struct daemon *d, char ***argv);
 /* agents.c: the agent's folder in the state (caller frees) */
 char *agent_dir(const struct agent *a);

@@ -29,7 +29,10 @@ int state_open(struct daemon *d, struct pc_error *err)
 		" want INTEGER NOT NULL, state TEXT NOT NULL, restarts INTEGER NOT NULL,"
 		" last_exit TEXT, failed_reason TEXT, created TEXT NOT NULL, started TEXT,"
 		" pid INTEGER NOT NULL DEFAULT 0, pid_start INTEGER NOT NULL DEFAULT 0,"
-		" revoked INTEGER NOT NULL DEFAULT 0);";
+		" revoked INTEGER NOT NULL DEFAULT 0);"
+		/* one JSON document per approval (daemon.h, "approvals") */
+		"CREATE TABLE IF NOT EXISTS approvals ("
+		" id TEXT PRIMARY KEY, agent TEXT NOT NULL, doc TEXT NOT NULL);";
 	char *msg = NULL;
 	if (sqlite3_exec(d->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
 		int r = pc_error(err, -EIO, "state %s: %s", path, msg ? msg : "?");
@@ -174,4 +177,35 @@ int state_delete(struct daemon *d, const char *name, struct pc_error *err)
 	int rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0 : db_error(d, err, "delete");
+}
+
+int state_approval_put(struct daemon *d, const char *id, const char *agent, const char *doc,
+		       struct pc_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(d->db,
+			       "INSERT OR REPLACE INTO approvals (id, agent, doc) VALUES (?,?,?)", -1,
+			       &s, NULL) != SQLITE_OK)
+		return db_error(d, err, "write an approval");
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, agent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, doc, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_error(d, err, "write an approval");
+}
+
+int state_approvals_load(struct daemon *d, void (*each)(struct daemon *d, const char *doc),
+			 struct pc_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(d->db, "SELECT doc FROM approvals ORDER BY rowid", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return db_error(d, err, "read the approvals");
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (col(s, 0))
+			each(d, col(s, 0));
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_error(d, err, "read the approvals");
 }

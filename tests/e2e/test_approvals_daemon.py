@@ -1,0 +1,215 @@
+"""Approvals through the daemon, end to end: an agent's request held at
+its gate, listed for the people its rule names, decided by them with
+`pincer approve` / `pincer reject` (identity from the socket's peer
+credentials), executed once, every step recorded.
+
+Three people are needed at once (the agent's user, an approver, someone
+who is not one), so these run as root only: root runs the daemon, the
+agent works for pincer-test ("alice"), and uid 1000 is "bob".
+"""
+import json
+import pwd
+import subprocess
+import threading
+import http.server
+
+import pytest
+
+from conftest import IS_ROOT, PINCER, Identity
+from test_daemon import Daemon, marker, wait_for
+
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="three identities at once: root only")
+
+BOB_UID = 1000
+
+
+class Person:
+    """Someone who talks to the daemon with the pincer CLI as their uid."""
+
+    def __init__(self, uid):
+        pw = pwd.getpwuid(uid)
+        self.uid, self.gid, self.name = pw.pw_uid, pw.pw_gid, pw.pw_name
+        self.prefix = [] if uid == 0 else ["setpriv", f"--reuid={uid}", f"--regid={self.gid}",
+                                           "--clear-groups", "--"]
+
+    def pincer(self, *args, timeout=60):
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+        return subprocess.run(self.prefix + [PINCER, *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd="/")
+
+
+class Upstream:
+    """127.0.0.1 HTTP server that records every request it gets."""
+
+    def __init__(self):
+        self.got = []
+        up = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                up.got.append((self.path, body.decode(errors="replace")))
+                self.send_response(201)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+
+
+@pytest.fixture
+def world():
+    try:
+        pwd.getpwuid(BOB_UID)
+    except KeyError:
+        pytest.skip("no user with uid 1000 on this machine")
+    root = Identity("root")
+    alice = Identity("user")
+    up = Upstream()
+    d = Daemon(root, admins=["root"],
+               users={0: "root", alice.uid: "alice", BOB_UID: "bob"})
+    # groups: the daemon's config
+    d.config.write_text(d.config.read_text() + "groups:\n  managers: [bob, root]\n")
+    d.start()
+    yield root, alice, up, d
+    d.cleanup()
+    up.close()
+    root.cleanup()
+    alice.cleanup()
+
+
+def policy(root, up, count=1, hold="60s"):
+    return root.write(f"appr-{count}-{marker()}.yaml", (
+        "version: 1\nname: crm\n"
+        f"filesystem:\n  read_write: [{root.proj}]\n"
+        "network:\n  egress:\n    allow_private: [127.0.0.1/32]\n"
+        f"    allow:\n      - host: 127.0.0.1\n        ports: [{up.port}]\n"
+        "approvals:\n"
+        f"  - match: {{host: 127.0.0.1, methods: [POST]}}\n"
+        "    approvers: [group:managers]\n"
+        f"    count: {count}\n    hold: {hold}\n    timeout: 10m\n"))
+
+
+def start_poster(d, name, up, pol, body):
+    """An agent that POSTs once through its gate and prints the status."""
+    script = (f"curl -s -o /dev/null -w 'status=%{{http_code}}\\n' --max-time 120 "
+              f"-x http://127.0.0.1:3128 --noproxy '' -d '{body}' "
+              f"-H 'Content-Type: application/json' http://127.0.0.1:{up.port}/deals; "
+              "exec sleep 300")
+    r = d.create(name, "/bin/sh", "-c", script, user="alice", policy=pol, restart="never")
+    assert r.returncode == 0, r.stderr
+    d.wait_state(name, "running")
+
+
+def approvals_of(person, d, all_=False):
+    args = ["approvals", "--json", "--socket", str(d.socket)] + (["--all"] if all_ else [])
+    r = person.pincer(*args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["approvals"]
+
+
+def test_held_request_runs_once_after_an_approver_says_yes(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    start_poster(d, "crm-bot", up, policy(root, up), '{"amount": 5000}')
+
+    aps = wait_for(lambda: approvals_of(bob, d), 60, "the held request listed for bob")
+    ap = aps[0]
+    assert ap["agent"] == "crm-bot" and ap["user"] == "alice" and ap["state"] == "pending"
+    assert ap["method"] == "POST" and ap["host"] == "127.0.0.1"
+    assert "5000" in ap["summary"]
+    assert up.got == [], "nothing reached the upstream yet"
+
+    # the human-readable list says what is asked
+    r = bob.pincer("approvals", "--socket", str(d.socket))
+    assert ap["id"] in r.stdout and "crm-bot" in r.stdout and "POST" in r.stdout
+
+    # alice works with the agent but is no approver: refused, recorded
+    r = Person(alice.uid).pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 1 and "may not decide" in r.stderr, r.stderr
+    assert up.got == []
+
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len(up.got) == 1, 60, "the request to reach the upstream")
+    assert up.got[0] == ("/deals", '{"amount": 5000}')
+    wait_for(lambda: "status=201" in d.cli("logs", "crm-bot").stdout, 60,
+             "the agent to see the upstream's answer")
+
+    # once only: approving again changes nothing
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 1 and "already approved" in r.stderr
+    assert len(up.got) == 1
+
+    recs = d.records()
+    mine = [x for x in recs if x.get("type") == "approval" and x.get("approval") == ap["id"]]
+    assert any(x.get("by") == "bob" and x["decision"] == "allow" for x in mine), mine
+    refused = [x for x in recs if x.get("type") == "api" and x.get("identity") == "alice"]
+    assert refused and ap["id"] in refused[0]["reason"]
+    r = root.pincer("audit", "verify", str(d.audit))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_rejected_request_never_leaves_and_the_agent_hears_why(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    start_poster(d, "crm-bot", up, policy(root, up), '{"amount": 1}')
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    r = bob.pincer("reject", ap["id"], "--reason", "not this quarter", "--socket",
+                   str(d.socket))
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: "status=403" in d.cli("logs", "crm-bot").stdout, 60,
+             "the agent to get 403")
+    assert up.got == []
+    got = approvals_of(root, d, all_=True)
+    assert got[0]["state"] == "rejected" and got[0]["reason"] == "not this quarter"
+    assert got[0]["rejected_by"] == "bob"
+
+
+def test_two_person_rule_needs_two_distinct_people(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    start_poster(d, "crm-bot", up, policy(root, up, count=2), '{"amount": 2}')
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 0 and "1 of 2" in r.stdout, r.stdout + r.stderr
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 1 and "other people" in r.stderr
+    assert up.got == []
+    r = Person(0).pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len(up.got) == 1, 60, "the request after the second approval")
+
+
+def test_an_approval_waits_through_a_daemon_restart(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    start_poster(d, "crm-bot", up, policy(root, up, hold="5m"), '{"amount": 3}')
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    d.kill9()
+    d.start()
+    again = wait_for(lambda: approvals_of(bob, d), 60, "the approval after the restart")
+    assert again[0]["id"] == ap["id"] and again[0]["state"] == "pending"
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: len(up.got) == 1, 60, "the held request, once approved")
+    wait_for(lambda: "status=201" in d.cli("logs", "crm-bot").stdout, 60,
+             "the agent, still waiting on the same connection, to get the answer")
+
+
+def test_bad_approval_requests(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    r = bob.pincer("approve", "0123456789abcdef", "--socket", str(d.socket))
+    assert r.returncode == 1 and "no such approval" in r.stderr
+    r = bob.pincer("approve", "--socket", str(d.socket))
+    assert r.returncode == 2
+    r = bob.pincer("reject", "not-hex!", "--socket", str(d.socket))
+    assert r.returncode == 2
