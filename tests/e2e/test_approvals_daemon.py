@@ -85,7 +85,7 @@ def world():
     alice.cleanup()
 
 
-def policy(root, up, count=1, hold="60s"):
+def policy(root, up, count=1, hold="60s", timeout="10m"):
     return root.write(f"appr-{count}-{marker()}.yaml", (
         "version: 1\nname: crm\n"
         f"filesystem:\n  read_write: [{root.proj}]\n"
@@ -94,7 +94,7 @@ def policy(root, up, count=1, hold="60s"):
         "approvals:\n"
         f"  - match: {{host: 127.0.0.1, methods: [POST]}}\n"
         "    approvers: [group:managers]\n"
-        f"    count: {count}\n    hold: {hold}\n    timeout: 10m\n"))
+        f"    count: {count}\n    hold: {hold}\n    timeout: {timeout}\n"))
 
 
 def start_poster(d, name, up, pol, body):
@@ -202,6 +202,47 @@ def test_an_approval_waits_through_a_daemon_restart(world):
     wait_for(lambda: len(up.got) == 1, 60, "the held request, once approved")
     wait_for(lambda: "status=201" in d.cli("logs", "crm-bot").stdout, 60,
              "the agent, still waiting on the same connection, to get the answer")
+
+
+def test_concurrent_held_requests_from_several_agents_each_decided_alone(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    pol = policy(root, up)
+    names = ["crm-a", "crm-b", "crm-c"]
+    for i, name in enumerate(names):
+        start_poster(d, name, up, pol, f'{{"deal": {i}}}')
+    aps = wait_for(lambda: (lambda x: x if len(x) == 3 else None)(approvals_of(bob, d)), 60,
+                   "three held requests, one per agent")
+    by_agent = {ap["agent"]: ap for ap in aps}
+    assert sorted(by_agent) == names
+    assert len({ap["id"] for ap in aps}) == 3
+    # decided out of order, one rejected: each answer reaches its own agent only
+    for name in ("crm-c", "crm-a"):
+        r = bob.pincer("approve", by_agent[name]["id"], "--socket", str(d.socket))
+        assert r.returncode == 0, r.stderr
+    r = bob.pincer("reject", by_agent["crm-b"]["id"], "--reason", "no", "--socket",
+                   str(d.socket))
+    assert r.returncode == 0, r.stderr
+    for name, status in (("crm-a", 201), ("crm-b", 403), ("crm-c", 201)):
+        wait_for(lambda: f"status={status}" in d.cli("logs", name).stdout, 60,
+                 f"{name} to get {status}")
+    assert sorted(up.got) == [("/deals", '{"deal": 0}'), ("/deals", '{"deal": 2}')]
+    assert approvals_of(bob, d) == []
+
+
+def test_an_expired_approval_is_refused_with_a_clear_message(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    start_poster(d, "crm-bot", up, policy(root, up, hold="1s", timeout="2s"), '{"amount": 4}')
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    wait_for(lambda: "status=202" in d.cli("logs", "crm-bot").stdout, 60,
+             "the agent to get 202 when the hold ends")
+    wait_for(lambda: approvals_of(bob, d) == [], 60, "the approval to expire")
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 1 and "expired" in r.stderr, r.stderr
+    assert up.got == []
+    got = [x for x in approvals_of(root, d, all_=True) if x["id"] == ap["id"]]
+    assert got[0]["state"] == "expired"
 
 
 def test_bad_approval_requests(world):

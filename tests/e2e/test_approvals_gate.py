@@ -32,7 +32,7 @@ TIMEOUT = 60
 # The agent: one request per line of stdin, its outcome printed as one
 # JSON line: [status, {header: value}, body] (status 0: the client failed).
 AGENT = r'''
-import json, os, ssl, sys, urllib.request, urllib.error
+import gc, json, os, ssl, sys, urllib.request, urllib.error
 
 def fetch(url, method="GET", headers=None, body=None, proxy="", timeout=90, size=0):
     ctx = ssl.create_default_context()
@@ -47,7 +47,12 @@ def fetch(url, method="GET", headers=None, body=None, proxy="", timeout=90, size
     except urllib.error.HTTPError as e:
         st, hd, b = e.code, e.headers, e.read()
     except Exception as e:
-        return [0, {}, f"<{type(e).__name__}: {e}>"]
+        # the failed response's file keeps the socket open in a reference
+        # cycle with the traceback: collect it, so that giving up closes it
+        out = [0, {}, f"<{type(e).__name__}: {e}>"]
+        del e
+        gc.collect()
+        return out
     return [st, {k.lower(): v for k, v in hd.items()}, b.decode("latin-1")]
 
 print(json.dumps({"ready": os.environ.get("CRM_KEY", "")}), flush=True)
