@@ -91,16 +91,22 @@ static enum bufferevent_filter_result tls_in(struct evbuffer *src, struct evbuff
 		}
 		if (r == PC_TLS_CLOSED)
 			break; /* the TCP close follows; it ends the connection */
-		/* more input needed: feed what the socket brought */
-		struct evbuffer_iovec in[4];
-		int k = evbuffer_peek(src, -1, NULL, in, 4);
-		if (k <= 0)
+		/* more input needed: feed what the socket brought. Bounded by
+		 * the length, not by peek's count: peek counts empty chains too,
+		 * and a buffer of nothing but empty chains spun here for ever */
+		size_t have = evbuffer_get_length(src);
+		if (!have)
 			break;
+		struct evbuffer_iovec in[4];
+		int k = evbuffer_peek(src, (ev_ssize_t)(have < 4 * TLS_CHUNK ? have : 4 * TLS_CHUNK),
+				      NULL, in, 4);
 		size_t fed = 0;
 		for (int i = 0; i < k && i < 4; i++) {
 			t->ops->conn_feed(t->s, in[i].iov_base, in[i].iov_len);
 			fed += in[i].iov_len;
 		}
+		if (!fed)
+			break;
 		evbuffer_drain(src, fed);
 	}
 	move_out(t, bufferevent_get_output(t->under));

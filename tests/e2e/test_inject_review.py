@@ -211,3 +211,57 @@ def test_expect_100_continue_with_a_small_body_is_not_held(inj):
                       "-w '%{http_code}' -H 'Expect: 100-continue' --data-binary @/tmp/small "
                       f"https://127.0.0.1:{inj.api}/headers; echo \" rc=$?\""])
     assert "200 rc=0" in r.stdout, r.stdout + r.stderr
+
+
+def test_client_that_half_closes_without_close_notify_does_not_hang_the_gate(inj):
+    """A client that ends its TCP stream (no TLS close_notify) while its
+    answer is on the way still gets the answer, and the next client too.
+    (bench/gate once left the gate spinning at 100% CPU: its TLS filter fed
+    the session from a socket buffer of nothing but empty chunks, counted
+    by evbuffer_peek, for ever. That layout comes from libevent's reads and
+    this test does not make it on demand: it covers the half-close path
+    around it; gate_tls.c's tls_in now feeds by length.)"""
+    inj.set_secret("anthropic", secret())
+    pol = inj.policy(EGRESS, ANTHROPIC)
+    r = inj.run(pol, py_agent(f"""
+        import socket, ssl
+        ctx = ssl.create_default_context()
+        def tunnel():
+            s = socket.create_connection(("127.0.0.1", 3128), timeout=20)
+            s.sendall(b"CONNECT 127.0.0.1:{inj.api} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+            s.recv(4096)
+            return s
+        for round in range(3):
+            s = tunnel()
+            inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+            t = ctx.wrap_bio(inb, outb, server_hostname="127.0.0.1")
+            while True:  # the handshake, by hand: the socket stays ours
+                try:
+                    t.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    s.sendall(outb.read())
+                    inb.write(s.recv(65536))
+            s.sendall(outb.read())
+            t.write(b"GET /sleep?s=0.5 HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n")
+            s.sendall(outb.read())
+            s.shutdown(socket.SHUT_WR)  # TCP FIN, no close_notify
+            got = b""
+            while b"\\r\\n\\r\\n" not in got:
+                data = s.recv(65536)
+                if not data:
+                    break
+                inb.write(data)
+                try:
+                    got += t.read(65536)
+                except ssl.SSLWantReadError:
+                    pass
+            out("half-closed", round, got.split(b"\\r\\n")[0].decode())
+            s.close()
+        t = ctx.wrap_socket(tunnel(), server_hostname="127.0.0.1")
+        t.sendall(b"GET /headers HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n")
+        out("next", t.recv(4096).split(b"\\r\\n")[0].decode())
+        """), timeout=90)
+    assert outs(r) == [["half-closed", i, "HTTP/1.1 200 OK"] for i in range(3)] + \
+        [["next", "HTTP/1.1 200 OK"]], r.stdout + r.stderr
+    assert ended(inj)
