@@ -34,10 +34,23 @@
  * agent, still sending it, reads the refusal rather than a reset */
 #define APPROVAL_DISCARD_MAX (16 * (uint64_t)GATE_APPROVAL_BODY_MAX)
 
+/* The approvers' secrets this run opened, kept until it ends: an upstream
+ * may hand one back later (its answer to any request is redacted of them)
+ * and the agent may never send one (every request is searched for them).
+ * Approvals and connections borrow them. */
+#define APPROVER_SECRETS_MAX 64
+/* What all requests held for approval (or still sending their bodies) may
+ * hold at once in pincer's memory, outside the sandbox's memory limit. */
+#define APPROVALS_BUFFER_MAX ((size_t)32 << 20)
+
 struct gate_approvals {
 	struct gate_approval_hooks hooks;
 	struct gate_approval *head, *tail; /* oldest first */
 	size_t n_live, n_ended;
+	size_t buffered; /* bytes the connections waiting here may hold (budget) */
+	struct gate_creds *seen[APPROVER_SECRETS_MAX];
+	size_t n_seen;
+	size_t seen_max_pat; /* the longest value among them */
 };
 
 static const char *const state_names[] = {
@@ -115,7 +128,7 @@ static void approval_free(struct gate_approval *a)
 		event_free(a->hold_ev);
 	if (a->timer)
 		event_free(a->timer);
-	gate_creds_free(a->creds);
+	a->creds = NULL; /* borrowed from seen */
 	free(a->method);
 	free(a->host);
 	free(a->path);
@@ -133,6 +146,8 @@ void approvals_free(struct gate *g)
 		return;
 	while (g->approvals->head)
 		approval_free(g->approvals->head);
+	for (size_t i = 0; i < g->approvals->n_seen; i++)
+		gate_creds_free(g->approvals->seen[i]);
 	free(g->approvals);
 	g->approvals = NULL;
 }
@@ -208,11 +223,14 @@ static void ap_free(struct gconn *c)
 	struct gconn_approval *ap = c->ap;
 	if (!ap)
 		return;
-	gate_creds_free(ap->creds);
+	ap->creds = NULL; /* borrowed from seen */
+	if (ap->buffered)
+		c->g->approvals->buffered -= ap->buffered;
 	if (ap->data.data)
 		explicit_bzero(ap->data.data, ap->data.cap);
 	pc_buf_free(&ap->data);
 	free(ap->content_type);
+	free(ap->headers);
 	free(ap->why);
 	free(ap);
 	c->ap = NULL;
@@ -306,8 +324,7 @@ static void ended(struct gate_approval *a)
 	struct gate_approvals *t = g->approvals;
 	t->n_live--;
 	t->n_ended++;
-	gate_creds_free(a->creds);
-	a->creds = NULL;
+	a->creds = NULL; /* borrowed: seen keeps them to the run's end */
 	if (t->hooks.changed)
 		t->hooks.changed(t->hooks.arg, a);
 	event_del(a->timer);
@@ -484,6 +501,34 @@ static char *plain_summary(const struct gate_approval *a, size_t body_len)
 	return pc_xasprintf("%s %s %s (%zu bytes of body)", a->method, a->host, a->path, body_len);
 }
 
+#define SUMMARY_HEADERS_MAX 4096
+
+/* The summary's first line (the request line), then the headers the
+ * digest binds (what the approver approves is all of it), then the rest. */
+static void with_headers(struct gate_approval *a, const char *headers)
+{
+	if (!headers || !*headers)
+		return;
+	size_t first = strcspn(a->summary, "\n");
+	_cleanup_buf_ struct pc_buf b = {0};
+	pc_buf_append(&b, a->summary, first);
+	for (const char *h = headers; *h;) {
+		size_t n = strcspn(h, "\n");
+		if (b.len + n > SUMMARY_HEADERS_MAX) { /* the control message's room */
+			pc_buf_printf(&b, "\n  ...(%zu more bytes of headers, bound too)",
+				      strlen(h));
+			break;
+		}
+		pc_buf_puts(&b, "\n  ");
+		pc_buf_append(&b, h, n);
+		h += n + (h[n] == '\n');
+	}
+	pc_buf_puts(&b, a->summary + first);
+	pc_buf_append(&b, "", 1);
+	free(a->summary);
+	a->summary = pc_steal_ptr(&b.data);
+}
+
 static void create(struct gconn *c, size_t rule, const char *digest, const char *body, size_t len)
 {
 	struct gate *g = c->g;
@@ -535,6 +580,7 @@ static void create(struct gconn *c, size_t rule, const char *digest, const char 
 	a->summary = t->hooks.summary ? t->hooks.summary(t->hooks.arg, a, body, len) : NULL;
 	if (!a->summary)
 		a->summary = plain_summary(a, len);
+	with_headers(a, c->ap->headers);
 	char rat[300], who[600], exp[32], held[32];
 	rule_at(a, rat, sizeof(rat));
 	joined(r->approvers, who, sizeof(who));
@@ -567,7 +613,7 @@ static void retry(struct gconn *c, const char *digest)
 	if (strcmp(a->digest, digest) != 0) {
 		snprintf(why, sizeof(why),
 			 "X-Pincer-Approval: %s was given for another request: the method, URL, "
-			 "body or Content-Type differ from what was approved (%.20s %.200s%.300s)",
+			 "headers or body differ from what was approved (%.20s %.200s%.300s)",
 			 a->id, a->method, a->host, a->path);
 		refuse(c, 403, a, "tampered", why);
 		return;
@@ -612,6 +658,8 @@ static void digest_of(const struct gconn *c, const char *body, size_t len, char 
 	pc_sha256_update(&h, c->method, strlen(c->method) + 1);
 	pc_sha256_update(&h, url, strlen(url) + 1);
 	pc_sha256_update(&h, ct, strlen(ct) + 1);
+	const char *hd = c->ap->headers ? c->ap->headers : "";
+	pc_sha256_update(&h, hd, strlen(hd) + 1);
 	char n[24];
 	snprintf(n, sizeof(n), "%zu\n", len);
 	pc_sha256_update(&h, n, strlen(n));
@@ -711,7 +759,7 @@ static bool chunked_more(struct gconn *c, const struct evbuffer_iovec *iov, int 
 			if (r == PC_CHUNKED_DATA && dlen)
 				pc_buf_append(&ap->data, d, dlen);
 			if (ap->data.len > GATE_APPROVAL_BODY_MAX ||
-			    ap->walked > APPROVAL_RAW_MAX) {
+			    ap->walked >= APPROVAL_RAW_MAX) { /* the input holds no more */
 				char why[300];
 				snprintf(
 					why, sizeof(why),
@@ -730,6 +778,70 @@ static bool chunked_more(struct gconn *c, const struct evbuffer_iovec *iov, int 
 		}
 	}
 	return false;
+}
+
+/* Headers that say nothing of what the request does: framing (the body is
+ * bound whole), hop-by-hop ones (marked by the parser), the host (in the
+ * URL), and ours. Every other header is bound: a retry that adds or changes
+ * one (a method override, a tenant, an encoding) is another request. */
+static bool unbound_header(const char *buf, const struct pc_http_header *h)
+{
+	static const char *const names[] = {"Content-Length", "Transfer-Encoding", "Host",
+					    "Expect", "Connection", "Keep-Alive",
+					    "Proxy-Connection", "Proxy-Authorization", "TE",
+					    "Trailer", "Upgrade"};
+	if (h->hop || approval_header(buf, h))
+		return true;
+	for (size_t i = 0; i < PC_ARRAY_SIZE(names); i++)
+		if (h->name.len == strlen(names[i]) &&
+		    strncasecmp(buf + h->name.off, names[i], h->name.len) == 0)
+			return true;
+	return false;
+}
+
+static char *bound_headers(const struct pc_http_head *hd, const char *buf)
+{
+	_cleanup_buf_ struct pc_buf b = {0};
+	for (unsigned i = 0; i < hd->nheaders; i++) {
+		const struct pc_http_header *h = &hd->headers[i];
+		if (unbound_header(buf, h))
+			continue;
+		for (uint32_t k = 0; k < h->name.len; k++) {
+			char ch = (char)tolower((unsigned char)buf[h->name.off + k]);
+			pc_buf_append(&b, &ch, 1);
+		}
+		pc_buf_puts(&b, ": ");
+		pc_buf_append(&b, buf + h->value.off, h->value.len);
+		pc_buf_puts(&b, "\n");
+	}
+	pc_buf_append(&b, "", 1);
+	return pc_steal_ptr(&b.data);
+}
+
+/* c's request will wait here, whole: its share of the run's budget
+ * (sized: as sent; chunked: the raw input and the decoded copy at most).
+ * false: refused, the budget is spent (answered, recorded). */
+static bool budget(struct gconn *c)
+{
+	struct gconn_approval *ap = c->ap;
+	struct gate_approvals *t = table(c->g);
+	size_t need = ap->head_len;
+	if (ap->body == PC_HTTP_BODY_LENGTH && ap->length <= GATE_APPROVAL_BODY_MAX)
+		need += (size_t)ap->length;
+	else if (ap->body == PC_HTTP_BODY_CHUNKED)
+		need += APPROVAL_RAW_MAX + GATE_APPROVAL_BODY_MAX;
+	if (t->buffered + need > APPROVALS_BUFFER_MAX) {
+		char why[300];
+		snprintf(why, sizeof(why),
+			 "approval needed, but the requests waiting for approvals in this run "
+			 "may hold %zu MiB already (the most): refused, send it again later",
+			 APPROVALS_BUFFER_MAX >> 20);
+		refuse(c, 503, NULL, "refuse", why);
+		return false;
+	}
+	ap->buffered = need;
+	t->buffered += need;
+	return true;
 }
 
 bool approval_check(struct gconn *c, const char *buf)
@@ -772,6 +884,9 @@ bool approval_check(struct gconn *c, const char *buf)
 	if (ct >= 0)
 		ap->content_type =
 			pc_xstrndup(buf + r->h.headers[ct].value.off, r->h.headers[ct].value.len);
+	ap->headers = bound_headers(&r->h, buf);
+	if (!budget(c))
+		return false;
 	if (hi >= 0) {
 		const struct pc_http_span v = r->h.headers[hi].value;
 		bool ok = v.len == 16;
@@ -856,6 +971,56 @@ size_t gate_approvals_pending(struct gate *g, const struct gate_approval **out, 
 
 /* The approver's secrets for the credentials of a's host, with the agent's
  * placeholders (those are in the request). */
+static bool same_secrets(const struct gate_creds *x, const struct gate_creds *y)
+{
+	if (x->n != y->n || strcmp(x->identity ? x->identity : "", y->identity ? y->identity : ""))
+		return false;
+	for (size_t i = 0; i < x->n; i++) {
+		const struct gate_cred *a = &x->c[i], *b = &y->c[i];
+		if (a->len != b->len || (a->len && memcmp(a->secret, b->secret, a->len) != 0) ||
+		    a->ph_len != b->ph_len ||
+		    (a->ph_len && memcmp(a->placeholder, b->placeholder, a->ph_len) != 0) ||
+		    strcmp(a->var, b->var) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* *cs (just opened, placeholders set) into the run's seen set; *cs then
+ * borrows from it (an identical set there already replaces it). -1: full,
+ * *cs freed. */
+static int keep_seen(struct gate *g, struct gate_creds **cs)
+{
+	struct gate_approvals *t = table(g);
+	for (size_t i = 0; i < t->n_seen; i++)
+		if (same_secrets(t->seen[i], *cs)) {
+			gate_creds_free(*cs);
+			*cs = t->seen[i];
+			return 0;
+		}
+	if (t->n_seen == APPROVER_SECRETS_MAX) {
+		gate_creds_free(*cs);
+		*cs = NULL;
+		return -1;
+	}
+	t->seen[t->n_seen++] = *cs;
+	if ((*cs)->max_pat > t->seen_max_pat)
+		t->seen_max_pat = (*cs)->max_pat;
+	return 0;
+}
+
+size_t approval_secret_values(const struct gate *g, struct cred_value *out, size_t cap,
+			      size_t *max_pat)
+{
+	size_t k = 0;
+	const struct gate_approvals *t = g->approvals;
+	for (size_t i = 0; t && i < t->n_seen && k < cap; i++)
+		k += creds_secret_values(t->seen[i], out + k, cap - k);
+	if (max_pat)
+		*max_pat = t ? t->seen_max_pat : 0;
+	return k;
+}
+
 static int approver_creds(struct gate *g, struct gate_approval *a, const char *who,
 			  struct pc_error *err)
 {
@@ -899,6 +1064,11 @@ static int approver_creds(struct gate *g, struct gate_approval *a, const char *w
 			cr->ph_len = mine->ph_len;
 		}
 	}
+	if (keep_seen(g, &a->creds) < 0)
+		return pc_error(err, EMFILE,
+				"this run has acted with %d sets of approvers' secrets already (the "
+				"most): no more",
+				APPROVER_SECRETS_MAX);
 	return 0;
 }
 

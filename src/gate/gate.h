@@ -144,7 +144,7 @@ struct gate_approval {
 	char *method, *host, *path, *url;
 	uint16_t port;
 	char *identity; /* whom the run works for */
-	char *summary;
+	char *summary; /* the request line, the bound headers, the body's excerpt */
 	const struct policy *policy; /* its rule: policy->approvals[rule] */
 	size_t rule;
 	uint64_t created_ms, expires_ms; /* CLOCK_REALTIME */

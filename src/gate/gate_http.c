@@ -707,8 +707,13 @@ static bool parse_response_head(struct gconn *c)
 		c->resp_started = true;
 		if (!r->h.keep_alive)
 			c->up_reusable = false;
-		if (c->ap && c->ap->go)
+		if (c->ap && c->ap->go) {
+			/* a connection that carried an approver's secret serves
+			 * nothing else: an upstream may tie who it is to it */
+			if (c->ap->creds)
+				c->up_reusable = false;
 			approval_executed(c, (int)r->status_code);
+		}
 	}
 	rewrite_response(c, buf);
 	gate_count_bytes(c, false, r->h.head_len);

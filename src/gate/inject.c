@@ -13,9 +13,16 @@
 #include <ctype.h>
 #include <string.h>
 
-static size_t foreign(struct gconn *c, struct cred_value *v)
+/* What may not leave in c's request: the run's values that are not for
+ * its host, and every approver's secret this run acted with (the agent
+ * never holds one: it can only have read it back); *max_pat: the longest. */
+static size_t foreign(struct gconn *c, struct cred_value *v, size_t *max_pat)
 {
-	return creds_foreign_values(c->g->creds, c->host, v, GATE_CRED_VALUES_MAX);
+	size_t k = creds_foreign_values(c->g->creds, c->host, v, GATE_CRED_VALUES_MAX);
+	size_t theirs = 0;
+	k += approval_secret_values(c->g, v + k, GATE_CRED_VALUES_MAX - k, &theirs);
+	*max_pat = c->g->creds->max_pat > theirs ? c->g->creds->max_pat : theirs;
+	return k;
 }
 
 /* The audit record and the refusal of an exfiltration attempt. */
@@ -65,7 +72,8 @@ static void exfiltration(struct gconn *c, const struct cred_value *v, const char
 bool inject_check_head(struct gconn *c, const char *buf, size_t line_len, size_t head_len)
 {
 	struct cred_value v[GATE_CRED_VALUES_MAX];
-	size_t k = foreign(c, v);
+	size_t max_pat;
+	size_t k = foreign(c, v, &max_pat);
 	for (size_t i = 0; i < k; i++) {
 		const char *at = memmem(buf, head_len, v[i].p, v[i].n);
 		if (at) {
@@ -373,14 +381,15 @@ static size_t releasable(struct evbuffer *in, size_t n, bool last, const struct 
 bool scan_request(struct gconn *c, struct evbuffer *in, size_t n, bool last, size_t *ok)
 {
 	struct cred_value v[GATE_CRED_VALUES_MAX];
-	size_t k = foreign(c, v);
+	size_t max_pat;
+	size_t k = foreign(c, v, &max_pat);
 	struct evbuffer_ptr at;
 	const struct cred_value *hit = k ? search(in, 0, n, v, k, &at) : NULL;
 	if (hit) {
 		exfiltration(c, hit, "body");
 		return false;
 	}
-	*ok = k ? releasable(in, n, last, v, k, c->g->creds->max_pat) : n;
+	*ok = k ? releasable(in, n, last, v, k, max_pat) : n;
 	return true;
 }
 
@@ -413,17 +422,17 @@ static const uint8_t *redaction(const struct cred_value *v, uint8_t *stars)
 	return stars;
 }
 
-/* Every secret an answer to c may echo: the run's, and an approver's its
- * request carried; *max_pat: the longest. */
+/* Every secret an answer to c may echo: the run's, and every approver's
+ * this run acted with (an upstream may hand one back to any later request,
+ * not only to the approved one); *max_pat: the longest. */
 static size_t secrets_of(const struct gconn *c, struct cred_value *v, size_t *max_pat)
 {
-	const struct gate_creds *as = c->ap ? c->ap->creds : NULL;
 	size_t k = creds_secret_values(c->g->creds, v, GATE_CRED_VALUES_MAX);
+	size_t theirs = 0;
+	k += approval_secret_values(c->g, v + k, GATE_CRED_VALUES_MAX - k, &theirs);
 	*max_pat = c->g->creds ? c->g->creds->max_pat : 0;
-	if (as) {
-		k += creds_secret_values(as, v + k, GATE_CRED_VALUES_MAX - k);
-		*max_pat = as->max_pat > *max_pat ? as->max_pat : *max_pat;
-	}
+	if (theirs > *max_pat)
+		*max_pat = theirs;
 	return k;
 }
 

@@ -145,6 +145,12 @@ struct gconn_approval {
 	size_t walked;	    /* chunked: raw body bytes decoded so far */
 	struct pc_buf data; /* chunked: the body, decoded */
 	char *content_type; /* NULL: none */
+	/* the request's end-to-end headers as the digest binds them, one
+	 * "name: value\n" each in the order sent (names in lower case); not
+	 * bound: framing and hop-by-hop ones, Host (in the URL), Expect,
+	 * X-Pincer-Approval */
+	char *headers;
+	size_t buffered; /* its share of what waiting requests may hold */
 	char id[17];	    /* what X-Pincer-Approval named */
 	bool has_id;
 	bool reparse;	  /* the head is being parsed again, the outcome known */
@@ -422,6 +428,10 @@ void approval_sent(struct gconn *c);
 void approval_executed(struct gconn *c, int status);
 void approval_answered(struct gconn *c, int status, const char *why);
 void approval_conn_gone(struct gconn *c); /* gconn_free */
+/* Every approver's secret this run acted with (kept to its end): redacted
+ * from every answer, refused in every request; *max_pat: the longest. */
+size_t approval_secret_values(const struct gate *g, struct cred_value *out, size_t cap,
+			      size_t *max_pat);
 /* A tunnel to a host whose requests approvals must see, which the gate
  * does not see into: refused (recorded); true when so. */
 bool approval_tunnel_refused(struct gconn *c);
