@@ -18,7 +18,7 @@ import pytest
 import injectkit as ik
 import upstreams as up
 from injectkit import iups  # noqa: F401
-from test_approvals_gate import CRM, Appr, got, steps  # noqa: F401
+from test_approvals_gate import CRM, appr, got, steps  # noqa: F401
 
 EGRESS = """\
 allow_private: [127.0.0.1/32]
@@ -53,18 +53,6 @@ def keeper(iups):
     u.server.RequestHandlerClass = KeepsWhatItGot
     yield u
     u.stop()
-
-
-@pytest.fixture
-def appr(pincer, iups):
-    g = Appr(pincer, iups)
-    g.runs = []
-    yield g
-    for r in g.runs:
-        r.stop()
-    if pincer.audit.exists():
-        r = pincer.pincer("audit", "verify", str(pincer.audit))
-        assert r.returncode == 0, r.stdout + r.stderr
 
 
 def start(g, port, rules):
