@@ -114,6 +114,37 @@ static void cut_utf8(struct pc_buf *b, const char *text, size_t len, size_t max)
 	pc_buf_append(b, text, len);
 }
 
+/* JSON text as jansson writes it (valid UTF-8, C0 escaped) with the
+ * characters that are valid but act on a terminal or hide text written as
+ * \uXXXX too: DEL, C1 (U+0080..U+009F, e.g. U+009B, CSI), the zero-width
+ * and bidirectional controls (U+200B..U+200F, U+2028..U+202E,
+ * U+2060..U+206F) and U+FEFF. They occur only inside strings, where the
+ * escape means the same: the summary stays JSON, and shows what is asked. */
+static void quiet_json(struct pc_buf *b, const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		unsigned cp = 0, n = 0;
+		if (p[0] == 0x7f)
+			cp = 0x7f, n = 1;
+		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			cp = p[1], n = 2;
+		else if (p[0] == 0xe2 && (p[1] == 0x80 || p[1] == 0x81) && p[2]) {
+			cp = 0x2000u | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+			n = (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+				    (cp >= 0x2060 && cp <= 0x206f)
+				    ? 3
+				    : 0;
+		} else if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
+			cp = 0xfeff, n = 3;
+		if (!n) {
+			pc_buf_append(b, p, 1);
+			continue;
+		}
+		pc_buf_printf(b, "\\u%04x", cp);
+		p += n - 1;
+	}
+}
+
 static char *summary(void *arg, const struct gate_approval *a, const char *body, size_t len)
 {
 	(void)arg;
@@ -126,10 +157,12 @@ static char *summary(void *arg, const struct gate_approval *a, const char *body,
 			json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 		json_decref(j);
 		if (pretty) {
-			pc_buf_puts(&b, "\n");
-			cut_utf8(&b, pretty, strlen(pretty),
-				 SUMMARY_MAX > b.len ? SUMMARY_MAX - b.len - 10 : 0);
+			_cleanup_buf_ struct pc_buf q = {0};
+			quiet_json(&q, pretty);
 			free(pretty);
+			pc_buf_puts(&b, "\n");
+			cut_utf8(&b, q.data ? q.data : "", q.len,
+				 SUMMARY_MAX > b.len ? SUMMARY_MAX - b.len - 10 : 0);
 		}
 	} else if (len) {
 		pc_buf_printf(&b, "\n(%zu bytes, not JSON)", len);

@@ -13,11 +13,14 @@ static void usage(FILE *out, const char *cmd)
 {
 	if (strcmp(cmd, "approvals") == 0)
 		fprintf(out,
-			"usage: pincer approvals [--all] [--json] [--socket PATH]\n\n"
+			"usage: pincer approvals [--all] [--json] [--socket PATH]\n"
+			"       pincer approvals show ID [--json] [--socket PATH]\n\n"
 			"The requests agents wait on that you may decide (and those of your own\n"
 			"agents): ID, AGENT, USER (whom the agent works for), EXPIRES, the approvals\n"
-			"so far and needed, then what the request is: method, host, path and an\n"
-			"excerpt of its body. Decide with 'pincer approve ID' or 'pincer reject ID'.\n\n"
+			"so far and needed, then what the request is: method, host, path and the\n"
+			"first lines of its body (what is cut is said so: 'show ID' prints all of\n"
+			"it, and every field). Decide with 'pincer approve ID' or 'pincer reject ID'.\n"
+			"Characters a terminal would act on are shown escaped (\\xNN, \\u{NN}).\n\n"
 			"options:\n"
 			"  --all          the decided and expired ones too (newest first)\n"
 			"  --json         the daemon's answer as JSON\n"
@@ -25,6 +28,7 @@ static void usage(FILE *out, const char *cmd)
 			"  -h, --help     this text\n\n"
 			"examples:\n"
 			"  pincer approvals\n"
+			"  pincer approvals show 3f2a9c0d11e84b7a\n"
 			"  pincer approvals --json | jq -r '.approvals[].id'\n");
 	else if (strcmp(cmd, "approve") == 0)
 		fprintf(out,
@@ -44,11 +48,90 @@ static void usage(FILE *out, const char *cmd)
 			"  pincer reject 3f2a9c0d11e84b7a --reason 'not this quarter'\n");
 }
 
+/* ---- what reaches the terminal ------------------------------------------------ */
+
+#define LIST_LINES 12  /* of a summary, in the list */
+#define LIST_COLS  100 /* characters of a summary's line, in the list */
+
+/* The length of the valid UTF-8 sequence at p (n bytes left), its code
+ * point in *cp; 0: not UTF-8 (overlong, a surrogate, cut short, ...). */
+static size_t utf8_at(const unsigned char *p, size_t n, unsigned *cp)
+{
+	static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+	size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
+				    : (p[0] & 0xf8) == 0xf0			  ? 4
+										  : 0;
+	if (!len || len > n)
+		return 0;
+	unsigned c = len == 1 ? p[0] : p[0] & (0x7fu >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3fu);
+	}
+	if (c < min[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* Characters that act on a terminal or hide text: C0, DEL, C1 (U+009B is
+ * CSI), the zero-width and bidirectional controls, U+FEFF, the tags. */
+static bool hidden(unsigned c)
+{
+	return c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0x200b && c <= 0x200f) ||
+	       (c >= 0x2028 && c <= 0x202e) || (c >= 0x2060 && c <= 0x206f) || c == 0xfeff ||
+	       (c >= 0xfff9 && c <= 0xfffb) || (c >= 0xe0000 && c <= 0xe007f);
+}
+
+/* s[0..n) onto b, every hidden character as \xNN (one byte) or \u{...},
+ * every byte that is not UTF-8 as \xNN: what an agent put in a request
+ * (or anyone in a reason) never drives the approver's terminal. At most
+ * max characters (an escape counts its length); returns the bytes taken. */
+static size_t put_safe(struct pc_buf *b, const char *s, size_t n, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, cols = 0;
+	while (i < n) {
+		unsigned c = 0;
+		size_t len = utf8_at(p + i, n - i, &c);
+		char esc[16] = "";
+		if (!len)
+			snprintf(esc, sizeof(esc), "\\x%02x", p[i]), len = 1;
+		else if (hidden(c))
+			snprintf(esc, sizeof(esc), c < 0x80 ? "\\x%02x" : "\\u{%x}", c);
+		size_t w = esc[0] ? strlen(esc) : 1;
+		if (cols + w > max)
+			break;
+		if (esc[0])
+			pc_buf_puts(b, esc);
+		else
+			pc_buf_append(b, s + i, len);
+		cols += w;
+		i += len;
+	}
+	return i;
+}
+
+/* pre, s made safe, post. */
+static void print_safe(const char *pre, const char *s, const char *post)
+{
+	_cleanup_buf_ struct pc_buf b = {0};
+	put_safe(&b, s, strlen(s), SIZE_MAX);
+	pc_buf_append(&b, "", 1);
+	printf("%s%s%s", pre, b.data, post);
+}
+
 static int refusal(const struct api_reply *rep)
 {
 	json_t *j = json_loads(rep->body.data ? rep->body.data : "", 0, NULL);
 	const char *msg = json_string_value(json_object_get(j, "error"));
-	fprintf(stderr, "pincer: %s\n", msg ? msg : "the daemon refused");
+	fflush(stdout);
+	_cleanup_buf_ struct pc_buf b = {0};
+	msg = msg ? msg : "the daemon refused";
+	put_safe(&b, msg, strlen(msg), SIZE_MAX);
+	pc_buf_append(&b, "", 1);
+	fprintf(stderr, "pincer: %s\n", b.data);
 	json_decref(j);
 	return PC_EXIT_FAIL;
 }
@@ -59,27 +142,107 @@ static const char *s_of(const json_t *j, const char *k)
 	return v ? v : "-";
 }
 
+/* The people in a's array k, "a, b" (or "-"). */
+static char *names(const json_t *ap, const char *k)
+{
+	_cleanup_buf_ struct pc_buf b = {0};
+	size_t i;
+	const json_t *v;
+	json_array_foreach(json_object_get(ap, k), i, v) if (json_is_string(v))
+		pc_buf_printf(&b, "%s%s", b.len ? ", " : "", json_string_value(v));
+	pc_buf_puts(&b, b.len ? "" : "-");
+	return pc_steal_ptr(&b.data);
+}
+
+/* The summary's lines, "    | " each: at most lines of at most cols
+ * characters, what is cut said so. */
+static void print_summary(const json_t *ap, size_t lines, size_t cols)
+{
+	const char *summary = json_string_value(json_object_get(ap, "summary"));
+	size_t shown = 0, total = 0;
+	for (const char *p = summary; p && *p; total++) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		if (shown < lines) {
+			_cleanup_buf_ struct pc_buf b = {0};
+			size_t took = put_safe(&b, p, n, cols);
+			if (took < n) { /* the rest of the line, in characters */
+				size_t left = 0;
+				for (size_t i = took; i < n; i++)
+					left += ((unsigned char)p[i] & 0xc0) != 0x80;
+				pc_buf_printf(&b, " …(%zu more cut)", left);
+			}
+			pc_buf_append(&b, "", 1);
+			printf("    | %s\n", b.data);
+			shown++;
+		}
+		p += n + (nl ? 1 : 0);
+	}
+	if (total > shown)
+		printf("    … %zu more line%s cut: `pincer approvals show %s` or `pincer approvals "
+		       "--json`\n",
+		       total - shown, total - shown == 1 ? "" : "s", s_of(ap, "id"));
+}
+
 static void print_one(const json_t *ap)
 {
-	printf("%-16s %-14s %-10s %-9s %zu/%lld  %s\n", s_of(ap, "id"), s_of(ap, "agent"),
-	       s_of(ap, "user"), s_of(ap, "state"),
-	       json_array_size(json_object_get(ap, "approved_by")),
-	       (long long)json_integer_value(json_object_get(ap, "count")), s_of(ap, "expires"));
-	printf("    %s %s%s\n", s_of(ap, "method"), s_of(ap, "host"), s_of(ap, "path"));
-	const char *summary = json_string_value(json_object_get(ap, "summary"));
-	if (summary && *summary) {
-		/* the body's excerpt, indented, at most 12 lines here */
-		int lines = 0;
-		for (const char *p = summary; *p && lines < 12; lines++) {
-			const char *nl = strchr(p, '\n');
-			size_t n = nl ? (size_t)(nl - p) : strlen(p);
-			printf("    | %.*s\n", (int)(n > 100 ? 100 : n), p);
-			p += n + (nl ? 1 : 0);
-		}
-	}
+	_cleanup_buf_ struct pc_buf b = {0};
+	pc_buf_printf(&b, "%-16s %-14s %-10s %-9s %zu/%lld  %s", s_of(ap, "id"), s_of(ap, "agent"),
+		      s_of(ap, "user"), s_of(ap, "state"),
+		      json_array_size(json_object_get(ap, "approved_by")),
+		      (long long)json_integer_value(json_object_get(ap, "count")),
+		      s_of(ap, "expires"));
+	pc_buf_append(&b, "", 1);
+	print_safe("", b.data, "\n");
+	_cleanup_free_ char *what =
+		pc_xasprintf("%s %s%s", s_of(ap, "method"), s_of(ap, "host"), s_of(ap, "path"));
+	print_safe("    ", what, "\n");
+	print_summary(ap, LIST_LINES, LIST_COLS);
+	json_int_t status = json_integer_value(json_object_get(ap, "status"));
+	if (status)
+		printf("    upstream answered %lld\n", (long long)status);
 	const char *reason = json_string_value(json_object_get(ap, "reason"));
 	if (reason)
-		printf("    reason: %s\n", reason);
+		print_safe("    reason: ", reason, "\n");
+}
+
+/* `pincer approvals show ID`: every field, and all of the summary. */
+static void print_all(const json_t *ap)
+{
+	_cleanup_free_ char *approvers = names(ap, "approvers"),
+			    *by = names(ap, "approved_by");
+	print_safe("approval ", s_of(ap, "id"), "\n");
+	print_safe("  agent      ", s_of(ap, "agent"), "\n");
+	print_safe("  user       ", s_of(ap, "user"), " (whom the agent works for)\n");
+	print_safe("  state      ", s_of(ap, "state"), "\n");
+	_cleanup_free_ char *need =
+		pc_xasprintf("%zu of %lld: %s", json_array_size(json_object_get(ap, "approved_by")),
+			     (long long)json_integer_value(json_object_get(ap, "count")), by);
+	print_safe("  approved   ", need, "\n");
+	if (json_is_string(json_object_get(ap, "rejected_by")))
+		print_safe("  rejected   by ", s_of(ap, "rejected_by"), "\n");
+	print_safe("  approvers  ", approvers, "\n");
+	print_safe("  act as     ", s_of(ap, "act_as"), "\n");
+	printf("  rule       approvals[%lld]\n",
+	       (long long)json_integer_value(json_object_get(ap, "rule")));
+	_cleanup_free_ char *what = pc_xasprintf(
+		"%s %s:%lld%s", s_of(ap, "method"), s_of(ap, "host"),
+		(long long)json_integer_value(json_object_get(ap, "port")), s_of(ap, "path"));
+	print_safe("  request    ", what, "\n");
+	print_safe("  digest     ", s_of(ap, "digest"), "\n");
+	static const char *const times[] = {"created", "expires", "decided", "ended"};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(times); i++)
+		if (json_is_string(json_object_get(ap, times[i]))) {
+			printf("  %-10s ", times[i]);
+			print_safe("", s_of(ap, times[i]), "\n");
+		}
+	json_int_t status = json_integer_value(json_object_get(ap, "status"));
+	if (status)
+		printf("  upstream   answered %lld\n", (long long)status);
+	if (json_is_string(json_object_get(ap, "reason")))
+		print_safe("  reason     ", s_of(ap, "reason"), "\n");
+	printf("  summary:\n");
+	print_summary(ap, SIZE_MAX, SIZE_MAX);
 }
 
 int cmd_approvals(int argc, char **argv)
@@ -127,22 +290,29 @@ int cmd_approvals(int argc, char **argv)
 	if (!sock)
 		sock = daemon_default_socket();
 	bool listing = strcmp(cmd, "approvals") == 0;
-	if (listing ? optind != argc : optind != argc - 1) {
+	/* approvals show ID (or approvals ID): one, whole */
+	if (listing && optind < argc && strcmp(argv[optind], "show") == 0)
+		optind++;
+	bool show = listing && optind < argc;
+	if (listing && !show ? optind != argc : optind != argc - 1) {
 		fprintf(stderr, "pincer: %s: %s\n\n", cmd,
-			listing ? "takes no arguments" : "which approval? (give its ID)");
+			listing && optind == argc ? "show which approval? (give its ID)"
+			: listing		  ? "takes at most 'show ID'"
+						  : "which approval? (give its ID)");
 		usage(stderr, cmd);
 		return PC_EXIT_USAGE;
 	}
-	const char *id = listing ? NULL : argv[optind];
+	const char *id = listing && !show ? NULL : argv[optind];
 	if (id && (strlen(id) > 64 || strspn(id, "0123456789abcdef") != strlen(id) || !*id)) {
-		fprintf(stderr, "pincer: %s: '%s' is not an approval ID (hex, as 'pincer "
+		fprintf(stderr, "pincer: %s: that is not an approval ID (hex, as 'pincer "
 				"approvals' shows)\n",
-			cmd, id);
+			cmd);
 		return PC_EXIT_USAGE;
 	}
 	_cleanup_free_ char *path =
-		listing ? pc_xstrdup(all ? "/v1/approvals?all=1" : "/v1/approvals")
-			: pc_xasprintf("/v1/approvals/%s/%s", id, cmd);
+		show	  ? pc_xasprintf("/v1/approvals/%s", id)
+		: listing ? pc_xstrdup(all ? "/v1/approvals?all=1" : "/v1/approvals")
+			  : pc_xasprintf("/v1/approvals/%s/%s", id, cmd);
 	_cleanup_free_ char *body = NULL;
 	if (strcmp(cmd, "reject") == 0) {
 		json_t *j = reason ? json_pack("{s:s}", "reason", reason) : json_object();
@@ -171,6 +341,8 @@ int cmd_approvals(int argc, char **argv)
 		status = PC_EXIT_SETUP;
 	} else if (as_json) {
 		fputs(rep.body.data, stdout);
+	} else if (show) {
+		print_all(j);
 	} else if (listing) {
 		size_t i;
 		json_t *ap;
@@ -184,8 +356,14 @@ int cmd_approvals(int argc, char **argv)
 			printf("approval %s: your approval is recorded; %zu of %lld so far\n", id,
 			       json_array_size(json_object_get(j, "approved_by")),
 			       (long long)json_integer_value(json_object_get(j, "count")));
-		else
-			printf("approval %s: %s\n", id, state);
+		else if (strcmp(state, "approved") == 0)
+			printf("approval %s: approved; the request goes now ('pincer approvals "
+			       "show %s' tells how it ended)\n",
+			       id, id);
+		else {
+			printf("approval %s: ", id);
+			print_safe("", state, "\n");
+		}
 	}
 	json_decref(j);
 	pc_buf_free(&rep.body);

@@ -75,10 +75,12 @@ static time_t iso_time(const char *s)
 	return end ? timegm(&tm) : 0;
 }
 
-/* Pending past its expiry: expired now (said once, recorded). */
+/* Pending past its expiry, or (why: its run ended) pending or approved
+ * and not carried out: expired now (said once, recorded). */
 static bool expire_if_due(struct daemon *d, json_t *ap, const char *why)
 {
-	if (strcmp(str(ap, "state"), "pending") != 0)
+	if (strcmp(str(ap, "state"), "pending") != 0 &&
+	    !(why && strcmp(str(ap, "state"), "approved") == 0))
 		return false;
 	time_t exp = iso_time(str(ap, "expires"));
 	if (!why && (!exp || time(NULL) <= exp))
@@ -86,7 +88,8 @@ static bool expire_if_due(struct daemon *d, json_t *ap, const char *why)
 	char now[32];
 	daemon_now_iso(now);
 	json_object_set_new(ap, "state", json_string("expired"));
-	json_object_set_new(ap, "decided", json_string(now));
+	if (!json_is_string(json_object_get(ap, "decided")))
+		json_object_set_new(ap, "decided", json_string(now));
 	json_object_set_new(ap, "reason", json_string(why ? why : "expired before enough approvals"));
 	struct pc_error err = {0};
 	if (save(d, ap, &err) < 0)
@@ -98,13 +101,18 @@ static void record(struct daemon *d, const json_t *ap, enum audit_decision dec, 
 		   const char *reason)
 {
 	struct pc_error err = {0};
-	const struct audit_field f[] = {AUDIT_STR("approval", str(ap, "id")),
-					AUDIT_STR("digest", str(ap, "digest")),
-					AUDIT_STR("by", who),
-					AUDIT_STR("identity", str(ap, "user")),
-					AUDIT_NUM("rule", json_integer_value(json_object_get(ap, "rule")))};
-	if (audit_write(d->log, AUDIT_APPROVAL, str(ap, "agent"), "-", dec, reason, f,
-			PC_ARRAY_SIZE(f), &err) < 0)
+	json_int_t status = json_integer_value(json_object_get(ap, "status"));
+	struct audit_field f[7] = {AUDIT_STR("approval", str(ap, "id")),
+				   AUDIT_STR("digest", str(ap, "digest")),
+				   AUDIT_STR("by", who),
+				   AUDIT_STR("identity", str(ap, "user")),
+				   AUDIT_NUM("rule", json_integer_value(json_object_get(ap, "rule"))),
+				   AUDIT_STR("state", str(ap, "state"))};
+	size_t n = 6;
+	if (status)
+		f[n++] = AUDIT_NUM("status", status);
+	if (audit_write(d->log, AUDIT_APPROVAL, str(ap, "agent"), "-", dec, reason, f, n, &err) <
+	    0)
 		pc_warn("audit: %s", err.msg);
 }
 
@@ -170,6 +178,76 @@ static void on_report(struct agent *a, json_t *rec)
 		pc_warn("%s", err.msg);
 }
 
+/* The people an approval went to: the run's list, else ours. */
+static char *who_of(const json_t *ap, const json_t *ran)
+{
+	const json_t *v = json_array_size(ran) ? ran : json_object_get(ap, "approved_by");
+	_cleanup_buf_ struct pc_buf b = {0};
+	size_t i;
+	const json_t *x;
+	json_array_foreach(v, i, x) if (json_is_string(x))
+		pc_buf_printf(&b, "%s%.256s", b.len ? "," : "", json_string_value(x));
+	if (!b.len)
+		pc_buf_puts(&b, *str(ap, "rejected_by") ? str(ap, "rejected_by") : "-");
+	return pc_steal_ptr(&b.data);
+}
+
+/* {"ended": {"id", "state", "reason", "status", "approvers"}} from a run:
+ * how the gate finished an approval (carried out, with the upstream's
+ * status; failed; rejected by a policy reload; expired) is its final state
+ * here too, so that the list says what happened and nobody approves what
+ * is over. The gate is the truth: it is what the agent got. */
+static void on_ended(struct agent *a, json_t *rec)
+{
+	struct daemon *d = a->d;
+	json_t *in = json_object_get(rec, "ended");
+	const char *id = json_string_value(json_object_get(in, "id"));
+	const char *state = json_string_value(json_object_get(in, "state"));
+	const char *why = json_string_value(json_object_get(in, "reason"));
+	json_t *ap = id ? find(d, id) : NULL;
+	if (!ap || strcmp(str(ap, "agent"), a->name) != 0 || !state ||
+	    strcmp(str(ap, "state"), state) == 0) /* the daemon's own rejection or expiry */
+		return;
+	static const char *const final[] = {"executed", "failed", "rejected", "expired"};
+	size_t k = 0;
+	while (k < PC_ARRAY_SIZE(final) && strcmp(state, final[k]) != 0)
+		k++;
+	if (k == PC_ARRAY_SIZE(final))
+		return;
+	char now[32];
+	daemon_now_iso(now);
+	json_object_set_new(ap, "state", json_string(final[k]));
+	json_object_set_new(ap, "reason", json_stringn(why ? why : state,
+						       why ? strnlen(why, 2000) : strlen(state)));
+	json_int_t status = json_integer_value(json_object_get(in, "status"));
+	if (k == 0 && status > 0 && status < 1000)
+		json_object_set_new(ap, "status", json_integer(status));
+	if (!json_is_string(json_object_get(ap, "decided")))
+		json_object_set_new(ap, "decided", json_string(now));
+	json_object_set_new(ap, "ended", json_string(now));
+	struct pc_error err = {0};
+	if (save(d, ap, &err) < 0)
+		pc_warn("%s", err.msg);
+	_cleanup_free_ char *who = who_of(ap, json_object_get(in, "approvers"));
+	_cleanup_free_ char *reason =
+		pc_xasprintf("approval %s %s at the gate: %s", id, final[k], str(ap, "reason"));
+	record(d, ap, k == 0 ? AUDIT_ALLOW : AUDIT_DENY, who, reason);
+}
+
+/* One record from a run's control socket. */
+static void on_record(struct agent *a, const char *buf)
+{
+	json_t *rec = json_loads(buf, 0, NULL);
+	if (json_is_object(rec) && json_object_get(rec, "approval"))
+		on_report(a, rec);
+	else if (json_is_object(rec) && json_object_get(rec, "ended"))
+		on_ended(a, rec);
+	else if (json_is_object(rec) && json_object_get(rec, "error"))
+		pc_warn("agent %s: its run on approvals: %s", a->name,
+			json_string_value(json_object_get(rec, "error")));
+	json_decref(rec);
+}
+
 static void sub_close(struct approval_sub *s)
 {
 	if (s->ev)
@@ -193,13 +271,7 @@ static void on_sub(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	buf[n] = '\0';
-	json_t *rec = json_loads(buf, 0, NULL);
-	if (json_is_object(rec) && json_object_get(rec, "approval"))
-		on_report(s->a, rec);
-	else if (json_is_object(rec) && json_object_get(rec, "error"))
-		pc_warn("agent %s: its run on approvals: %s", s->a->name,
-			json_string_value(json_object_get(rec, "error")));
-	json_decref(rec);
+	on_record(s->a, buf);
 }
 
 static void on_try(evutil_socket_t fd, short what, void *arg)
@@ -250,6 +322,14 @@ void approvals_unwatch(struct agent *a, const char *why)
 {
 	struct approval_sub *s = a->sub;
 	if (s) {
+		/* what the run said before it ended (how approvals ended) first */
+		char buf[65536];
+		ssize_t n;
+		while (why && s->fd >= 0 &&
+		       (n = recv(s->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+			buf[n] = '\0';
+			on_record(a, buf);
+		}
 		sub_close(s);
 		event_free(s->ev_try);
 		free(s);
@@ -349,7 +429,9 @@ static void decide(struct daemon *d, struct evhttp_request *req, json_t *ap, con
 		return;
 	}
 	if (strcmp(str(ap, "state"), "pending") != 0) {
-		api_reply_error(req, 409, "approval %s is already %s", id, str(ap, "state"));
+		const char *why = str(ap, "reason");
+		api_reply_error(req, 409, "approval %s is already %s%s%s", id, str(ap, "state"),
+				*why ? ": " : "", why);
 		return;
 	}
 	json_t *by = json_object_get(ap, "approved_by");

@@ -145,7 +145,7 @@ def test_held_request_runs_once_after_an_approver_says_yes(world):
 
     # once only: approving again changes nothing
     r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
-    assert r.returncode == 1 and "already approved" in r.stderr
+    assert r.returncode == 1 and "already executed" in r.stderr, r.stderr
     assert len(up.got) == 1
 
     recs = d.records()
@@ -254,3 +254,144 @@ def test_bad_approval_requests(world):
     assert r.returncode == 2
     r = bob.pincer("reject", "not-hex!", "--socket", str(d.socket))
     assert r.returncode == 2
+
+
+# ---- what the approver sees, and how an approval ended (review 30) -----------
+
+def listing_bytes(person, d, *extra):
+    """`pincer approvals` as person, stdout as bytes: what reaches a terminal."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+    r = subprocess.run(person.prefix + [PINCER, "approvals", "--socket", str(d.socket),
+                                        *extra], capture_output=True, env=env, cwd="/",
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_the_list_says_what_it_cuts_and_show_prints_all_of_it(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    # twelve harmless lines first, the amount after them, one line too long
+    fields = [(f"f{i:02d}", "ok") for i in range(12)]
+    body = json.dumps(dict(fields + [("memo", "x" * 300), ("amount", 1000000)]))
+    start_poster(d, "crm-bot", up, policy(root, up), body)
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    r = bob.pincer("approvals", "--socket", str(d.socket))
+    assert r.returncode == 0, r.stderr
+    assert "1000000" not in r.stdout  # the list is short ...
+    assert f"more lines cut: `pincer approvals show {ap['id']}`" in r.stdout, r.stdout  # ... and says so
+    # the whole of it, and the request's fields
+    r = bob.pincer("approvals", "show", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 0, r.stderr
+    assert '"amount": 1000000' in r.stdout and "x" * 300 in r.stdout, r.stdout
+    assert "crm-bot" in r.stdout and "alice" in r.stdout and ap["digest"] in r.stdout
+    assert f"127.0.0.1:{up.port}/deals" in r.stdout and "group:managers" in r.stdout
+    # a long line in the list is cut, and marked
+    start_poster(d, "crm-memo", up, policy(root, up), json.dumps({"memo": "y" * 300}))
+    wait_for(lambda: len(approvals_of(bob, d)) == 2, 60, "the second held request")
+    r = bob.pincer("approvals", "--socket", str(d.socket))
+    assert "y" * 300 not in r.stdout and "more cut)" in r.stdout, r.stdout
+    # someone who may not see it is told nothing
+    r = Person(alice.uid).pincer("approvals", "show", "0123456789abcdef", "--socket",
+                                 str(d.socket))
+    assert r.returncode == 1 and "no such approval" in r.stderr
+
+
+def test_terminal_controls_in_a_request_or_a_reason_are_shown_escaped(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    # U+009B is CSI: "CSI 1A CSI 2K" would move up and erase the line above
+    body = '{"amount": 1000000, "note": "\\u009b1A\\u009b2K\\u202e ok"}'
+    start_poster(d, "crm-bot", up, policy(root, up), body)
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    out = listing_bytes(bob, d)
+    assert b"\xc2\x9b" not in out and b"\xe2\x80\xae" not in out, out
+    assert b"1000000" in out and b"\\u009b1A" in out, out
+    # a rejection's reason (anyone's text) too: C0, C1 and DEL escaped
+    reason = "no\x1b[2J\u009b2K\x7f"
+    r = bob.pincer("reject", ap["id"], "--reason", reason, "--socket", str(d.socket))
+    assert r.returncode == 0, r.stderr
+    out = listing_bytes(root, d, "--all")
+    assert b"\x1b" not in out and b"\xc2\x9b" not in out and b"\x7f" not in out, out
+    assert b"reason: no\\x1b[2J\\u{9b}2K\\x7f" in out, out
+    # the JSON stays JSON, the text as it was
+    assert approvals_of(root, d, all_=True)[0]["reason"] == reason
+    # and so does the 409 that repeats it
+    r = subprocess.run(bob.prefix + [PINCER, "approve", ap["id"], "--socket", str(d.socket)],
+                       capture_output=True, timeout=60, cwd="/")
+    assert r.returncode == 1 and b"already rejected" in r.stderr
+    assert b"\x1b" not in r.stderr and b"\\x1b[2J" in r.stderr, r.stderr
+
+
+def gate_records(d, ap_id):
+    return [x for x in d.records() if x.get("type") == "approval" and x.get("approval") == ap_id]
+
+
+def test_the_daemon_hears_an_approval_carried_out(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    start_poster(d, "crm-bot", up, policy(root, up), '{"amount": 7}')
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 0, r.stderr
+    got = wait_for(lambda: [x for x in approvals_of(root, d, all_=True)
+                            if x["id"] == ap["id"] and x["state"] == "executed"], 60,
+                   "the daemon to hear the request was carried out")[0]
+    assert got["status"] == 201 and "201" in got["reason"] and got["approved_by"] == ["bob"]
+    assert len(up.got) == 1
+    r = bob.pincer("approvals", "--all", "--socket", str(d.socket))
+    assert "executed" in r.stdout and "upstream answered 201" in r.stdout, r.stdout
+    rec = [x for x in gate_records(d, ap["id"]) if x.get("state") == "executed"]
+    assert rec and rec[0]["decision"] == "allow" and rec[0]["by"] == "bob"
+    assert rec[0]["identity"] == "alice" and rec[0]["agent"] == "crm-bot"
+    assert rec[0]["status"] == 201
+    r = Person(0).pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 1 and "already executed" in r.stderr, r.stderr
+    assert len(up.got) == 1
+
+
+def test_an_approval_that_failed_at_the_gate_is_failed_for_everyone(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    pol = policy(root, up, count=1)
+    pol.write_text(pol.read_text() + "    act_as: approver\n")  # and bob has no secret
+    start_poster(d, "crm-bot", up, pol, '{"amount": 1}')
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: "status=403" in d.cli("logs", "crm-bot").stdout, 60, "the agent's 403")
+    got = wait_for(lambda: [x for x in approvals_of(root, d, all_=True)
+                            if x["id"] == ap["id"] and x["state"] == "failed"], 60,
+                   "the daemon to hear the approval failed")[0]
+    assert "no secret of bob" in got["reason"] and got.get("decided")
+    assert up.got == []
+    rec = [x for x in gate_records(d, ap["id"]) if x.get("state") == "failed"]
+    assert rec and rec[0]["decision"] == "deny" and rec[0]["by"] == "bob"
+    assert rec[0]["identity"] == "alice" and "no secret of bob" in rec[0]["reason"]
+    r = Person(0).pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 1 and "already failed" in r.stderr, r.stderr
+    r = bob.pincer("approvals", "show", ap["id"], "--socket", str(d.socket))
+    assert "failed" in r.stdout and "no secret of bob" in r.stdout, r.stdout
+
+
+def test_an_approval_a_policy_reload_rejected_can_no_longer_be_approved(world):
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    start_poster(d, "crm-bot", up, policy(root, up, hold="1s"), '{"amount": 8}')
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    wait_for(lambda: "status=202" in d.cli("logs", "crm-bot").stdout, 60, "the agent's 202")
+    # the rule now names other approvers: the gate rejects what waits
+    newpol = policy(root, up)
+    newpol.write_text(newpol.read_text().replace("[group:managers]", "[root]"))
+    r = root.pincer("policy", "apply", "crm-bot", str(newpol), "--socket", str(d.socket))
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = wait_for(lambda: [x for x in approvals_of(root, d, all_=True)
+                            if x["id"] == ap["id"] and x["state"] == "rejected"], 60,
+                   "the daemon to hear the reload rejected it")[0]
+    assert "policy changed" in got["reason"], got
+    assert approvals_of(bob, d) == []
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 1 and "already rejected" in r.stderr, r.stderr
+    assert up.got == []
+    rec = [x for x in gate_records(d, ap["id"]) if x.get("state") == "rejected"]
+    assert rec and rec[0]["decision"] == "deny" and "policy changed" in rec[0]["reason"]
