@@ -237,6 +237,12 @@ static int subscribe(struct box_approvals *B, int fd, json_t *j, char *why, size
 	send_json(fd, json_pack("{s:i}", "subscribed", (int)k));
 	for (size_t i = 0; i < k; i++)
 		send_json(fd, approval_json(B, p[i]));
+	/* and how the recent ones ended: a subscriber that was away (the
+	 * daemon restarting) would otherwise keep them as it last knew them */
+	static const struct gate_approval *e[1024];
+	k = gate_approvals_ended(B->L->gate, e, PC_ARRAY_SIZE(e));
+	for (size_t i = 0; i < k && i < PC_ARRAY_SIZE(e); i++)
+		send_json(fd, ended_json(e[i]));
 	return 0;
 }
 

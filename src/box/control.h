@@ -157,6 +157,8 @@
  *        "summary", "method", "host", "port": N, "path", "approvers": [...],
  *        "count": N, "act_as": "approver"|"agent",
  *        "created": ISO-8601, "expires": ISO-8601}}      one per pending
+ *   <- {"ended": ...} (below) for each that ended in the last 15 minutes
+ *      (what happened while it was away)
  *   and from then on, on that connection: an {"approval": ...} for each new
  *   one, and when one ends
  *   <- {"ended": {"id", "state": "executed"|"rejected"|"expired"|"failed",

@@ -179,8 +179,14 @@
  * APPROVAL: {"id", "agent", "user" (whom the agent works for), "rule",
  *   "digest", "summary", "method", "host", "path", "approvers" (the
  *   rule's), "count", "act_as", "created", "expires",
- *   "state": "pending" | "approved" | "rejected" | "expired",
- *   "approved_by": [identities], "rejected_by", "reason", "decided"}
+ *   "state": "pending" | "approved" | "executed" | "failed" | "rejected" |
+ *   "expired", "approved_by": [identities], "rejected_by", "reason",
+ *   "decided", "status" (executed: the upstream's), "ended"}
+ *
+ * How each ended is the run's word (its "ended" records, also those sent
+ * anew when the daemon subscribes again after a restart): executed with
+ * the upstream's status, failed (act_as: approver and no secret of the
+ * approver...), rejected (by a person, or by a policy reload), expired.
  *
  * May decide: an identity the rule names, or a member of a group it names
  * (the config's groups: {sales-managers: [bob, carol]}). Refused with 403

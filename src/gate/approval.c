@@ -520,7 +520,15 @@ static void with_headers(struct gate_approval *a, const char *headers)
 			break;
 		}
 		pc_buf_puts(&b, "\n  ");
-		pc_buf_append(&b, h, n);
+		/* printable ASCII as it is, any other byte as \xNN: the
+		 * summary is JSON text (UTF-8) and is read on terminals */
+		for (size_t k = 0; k < n; k++) {
+			unsigned char ch = (unsigned char)h[k];
+			if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+				pc_buf_append(&b, &h[k], 1);
+			else
+				pc_buf_printf(&b, "\\x%02x", ch);
+		}
 		h += n + (h[n] == '\n');
 	}
 	pc_buf_puts(&b, a->summary + first);
@@ -678,12 +686,24 @@ static void body_complete(struct gconn *c, const char *body, size_t len)
 		return;
 	}
 	const struct policy *p = c->g->policy;
-	for (int i = policy_approval_match(p, 0, c->host, c->method, c->path); i >= 0;
-	     i = policy_approval_match(p, (size_t)i + 1, c->host, c->method, c->path)) {
-		if (policy_approval_json_match(&p->approvals[i], body, len)) {
+	/* its method as a server may read it: overrides, _method in the body */
+	_cleanup_strv_ char **m =
+		policy_request_methods(c->method, c->ap->headers, c->path, body, len);
+	for (int i = policy_approval_match(p, 0, c->host, m, c->path); i >= 0;
+	     i = policy_approval_match(p, (size_t)i + 1, c->host, m, c->path)) {
+		if (policy_approval_json_match(&p->approvals[i], c->ap->headers, body, len)) {
 			create(c, (size_t)i, digest, body, len);
 			return;
 		}
+	}
+	struct pc_egress_decision d = {0};
+	if (m[1]) /* a deny rule may name the method its form body gives */
+		policy_egress_decide_req(p, c->host, c->port, c->method, m + 1, c->path, &d);
+	if (m[1] && d.verdict == PC_EGRESS_DENY && d.by_deny_rule) {
+		read_limit(c, GATE_READ_MAX);
+		gate_record(c, AUDIT_DENY, "deny-rule", d.rule_at, d.reason);
+		http_reply_error(c, 403, d.reason);
+		return;
 	}
 	c->ap->pass = true; /* its JSON does not ask for an approval */
 	reparse(c);
@@ -871,9 +891,34 @@ bool approval_check(struct gconn *c, const char *buf)
 		hi = (int)i;
 	}
 	const struct policy *p = c->g->policy;
-	if (hi < 0 &&
-	    (!p->n_approvals || policy_approval_match(p, 0, c->host, c->method, c->path) < 0))
+	bool deny_methods = false;
+	for (size_t i = 0; i < p->net.n_deny && !deny_methods; i++)
+		deny_methods = p->net.deny[i].methods != NULL;
+	if (hi < 0 && !deny_methods && !policy_approval_host(p, c->host))
 		return true; /* the common case: nothing to do with approvals */
+	/* the methods a server may read it as (a method override): a deny
+	 * rule naming one denies it, an approval rule holds it; a form body
+	 * may name one too ("*" until it is read) */
+	_cleanup_free_ char *hd = bound_headers(&r->h, buf);
+	_cleanup_strv_ char **seen = policy_request_methods(c->method, hd, c->path, "", 0);
+	_cleanup_strv_ char **all = policy_request_methods(
+		c->method, hd, c->path, r->h.body == PC_HTTP_BODY_NONE ? "" : NULL, 0);
+	struct pc_egress_decision d = {0};
+	if (seen[1])
+		policy_egress_decide_req(p, c->host, c->port, c->method, seen + 1, c->path, &d);
+	if (seen[1] && d.verdict == PC_EGRESS_DENY && d.by_deny_rule) {
+		gate_record(c, AUDIT_DENY, "deny-rule", d.rule_at, d.reason);
+		http_reply_error(c, 403, d.reason);
+		return false;
+	}
+	bool unread = false; /* a deny rule may name what the form body says */
+	if (pc_strv_contains(all, "*")) {
+		policy_egress_decide_req(p, c->host, c->port, c->method, all + 1, c->path, &d);
+		unread = d.verdict == PC_EGRESS_DENY && d.by_deny_rule;
+	}
+	if (hi < 0 && !unread &&
+	    (!p->n_approvals || policy_approval_match(p, 0, c->host, all, c->path) < 0))
+		return true; /* nothing to do with approvals */
 
 	ap = c->ap = pc_xcalloc(1, sizeof(*ap));
 	ap->head_len = r->h.head_len;
@@ -884,7 +929,7 @@ bool approval_check(struct gconn *c, const char *buf)
 	if (ct >= 0)
 		ap->content_type =
 			pc_xstrndup(buf + r->h.headers[ct].value.off, r->h.headers[ct].value.len);
-	ap->headers = bound_headers(&r->h, buf);
+	ap->headers = pc_steal_ptr(&hd);
 	if (!budget(c))
 		return false;
 	if (hi >= 0) {
@@ -957,16 +1002,27 @@ bool approval_tunnel_refused(struct gconn *c)
 
 /* ---- the box's side ----------------------------------------------------------- */
 
-size_t gate_approvals_pending(struct gate *g, const struct gate_approval **out, size_t cap)
+static size_t approvals_where(struct gate *g, bool ended, const struct gate_approval **out,
+			      size_t cap)
 {
 	size_t n = 0;
 	for (struct gate_approval *a = g->approvals ? g->approvals->head : NULL; a; a = a->next)
-		if (a->state == GATE_APPROVAL_PENDING) {
+		if (ended ? !live(a) : a->state == GATE_APPROVAL_PENDING) {
 			if (n < cap)
 				out[n] = a;
 			n++;
 		}
 	return n;
+}
+
+size_t gate_approvals_pending(struct gate *g, const struct gate_approval **out, size_t cap)
+{
+	return approvals_where(g, false, out, cap);
+}
+
+size_t gate_approvals_ended(struct gate *g, const struct gate_approval **out, size_t cap)
+{
+	return approvals_where(g, true, out, cap);
 }
 
 /* The approver's secrets for the credentials of a's host, with the agent's

@@ -175,6 +175,8 @@ void gate_set_approval_hooks(struct gate *g, const struct gate_approval_hooks *h
 /* The pending approvals, oldest first, into out (at most cap); valid until
  * the loop runs again. Returns how many there are. */
 size_t gate_approvals_pending(struct gate *g, const struct gate_approval **out, size_t cap);
+/* The same for the ended ones still kept (APPROVALS_KEEP_MS). */
+size_t gate_approvals_ended(struct gate *g, const struct gate_approval **out, size_t cap);
 /* A decision. approve: approvers (distinct, at least the rule's count; the
  * first one's secrets with act_as: approver); else by and reason. 0: taken;
  * <0: refused, or the approval failed (err says why). */

@@ -231,6 +231,13 @@ struct pc_egress_decision {
  * which is not matched. */
 void policy_egress_decide(const struct policy *p, const char *host, uint16_t port,
 			  const char *method, const char *path, struct pc_egress_decision *d);
+/* The same, the request's method overrides (policy_request_methods'
+ * list past its first) in `also`: a deny rule whose methods name one of
+ * them denies it. Deny rules fold the case of methods and paths; allow
+ * rules compare them exactly. */
+void policy_egress_decide_req(const struct policy *p, const char *host, uint16_t port,
+			      const char *method, char *const *also, const char *path,
+			      struct pc_egress_decision *d);
 /* Does host (as policy_egress_decide reads it) match a rule's host
  * pattern ("api.example.com", "*.example.com", an IP literal)? */
 bool policy_host_match(const char *pattern, const char *host);
@@ -244,21 +251,39 @@ bool policy_intercepts(const struct policy *p);
 
 /* ---- approvals (policy_egress.c, policy_rules.c) ---------------------- */
 
+/* The methods a request may be read as: its own first ("" if NULL), then
+ * each a method override names: X-HTTP-Method-Override, X-HTTP-Method,
+ * X-Method-Override (each item of a list), _method= in the query and in a
+ * urlencoded form body; "*" (any) for a multipart body with a _method
+ * field, or a form body not read yet (body NULL). headers: the request's
+ * header lines "name: value\n", names in lower case (as the approval
+ * digest binds them). Free with pc_strv_free. */
+char **policy_request_methods(const char *method, const char *headers, const char *path,
+			      const char *body, size_t len);
 /* The first approval rule, from index `from` on, whose host, methods and
- * paths the request meets (a path a server may read as another one meets
- * every rule's paths: the safe side; the query is not matched); -1 when
- * none. Its match.json is the caller's to check against the body. */
-int policy_approval_match(const struct policy *p, size_t from, const char *host, const char *method,
-			  const char *path);
+ * paths the request meets; -1 when none. methods: policy_request_methods'
+ * list (any of them meets a rule's; NULL: not known, meets every rule's),
+ * compared case-insensitively; paths too, ASCII folded (a path a server
+ * may read as another one meets every rule's paths: the safe side; the
+ * query is not matched). Its match.json is the caller's to check. */
+int policy_approval_match(const struct policy *p, size_t from, const char *host,
+			  char *const *methods, const char *path);
 /* Does an approval rule name host? (Its requests must be seen.) */
 bool policy_approval_host(const struct policy *p, const char *host);
 /* Do the two rules ask the same (all but where they stand in the file)? */
 bool policy_approval_same(const struct pc_approval_rule *a, const struct pc_approval_rule *b);
-/* Does the JSON text body[0..len) hold, at the rule's match.json path, a
- * value equal to the rule's (a string equal after unescaping, a number
- * equal as a double, the same literal)? false for a body that is not
- * JSON, or deeper than 64 levels. true when the rule has no match.json. */
-bool policy_approval_json_match(const struct pc_approval_rule *r, const char *body, size_t len);
+/* Is the body JSON by its Content-Type: one, application/json or +json
+ * (headers as for policy_request_methods)? */
+bool policy_approval_json_body(const char *headers);
+/* Does the rule's match.json hold the request to be held? true when the
+ * rule has none, or when the body (body[0..len), not empty) may say yes:
+ * unless its Content-Type (one, in headers as for
+ * policy_request_methods) is application/json or +json, it parses, and
+ * no value at the rule's path equals the rule's (keys folded; a string
+ * folded and trimmed; a number, or a string spelling one, equal as a
+ * double; every member of a repeated key). An empty body: false. */
+bool policy_approval_json_match(const struct pc_approval_rule *r, const char *headers,
+				const char *body, size_t len);
 
 /* deny_private exceptions: is this resolved address admitted by
  * network.egress.allow_private? (IPv4-mapped IPv6 counts as IPv4.) */

@@ -1,6 +1,6 @@
 /* policy: the egress decision for one connection or request, and the
- * allow_private exceptions to deny_private. Pure: no I/O, no allocation
- * unless the path carries a query. The gate calls it for every attempt and
+ * allow_private exceptions to deny_private; what a request's method may be
+ * read as (overrides). Pure: no I/O. The gate calls it for every attempt and
  * writes the reason into the audit log and the 403 it answers with. */
 #include "policy/policy_internal.h"
 
@@ -121,15 +121,59 @@ bool egress_path_ambiguous(const char *p, size_t len)
 
 enum l7 { L7_NO, L7_YES, L7_UNSEEN, L7_AMBIGUOUS };
 
+/* Is method one of the rule's? Deny and approval rules fold case and
+ * take a method override too (the safe side: a server may read "delete"
+ * or an override as DELETE); allow rules compare exactly (folding would
+ * widen them). "*" among `also`: a method not known yet, any of them. */
+static bool method_in(char *const *methods, const char *method, char *const *also, bool fold)
+{
+	if (!fold)
+		return pc_strv_contains(methods, method);
+	for (size_t i = 0; methods[i]; i++) {
+		if (method && strcasecmp(methods[i], method) == 0)
+			return true;
+		for (size_t k = 0; also && also[k]; k++)
+			if (strcmp(also[k], "*") == 0 || strcasecmp(methods[i], also[k]) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* policy_glob_match, in ASCII case folded when `fold` (deny and approval
+ * rules: many servers route /Admin as /admin). */
+static bool glob_match(const char *pattern, const char *path, bool fold)
+{
+	if (!fold)
+		return policy_glob_match(pattern, path);
+	_cleanup_free_ char *a = pc_xstrdup(pattern), *b = pc_xstrdup(path);
+	for (char *q = a; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	for (char *q = b; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	return policy_glob_match(a, b);
+}
+
+/* Do the rule's paths take path (its query left out)? */
+static bool paths_match(char *const *paths, const char *path, size_t len, bool fold)
+{
+	_cleanup_free_ char *bare = path[len] ? pc_xstrndup(path, len) : NULL;
+	for (size_t i = 0; paths[i]; i++)
+		if (glob_match(paths[i], bare ? bare : path, fold))
+			return true;
+	return false;
+}
+
 /* Does the request satisfy the rule's methods and paths? UNSEEN: the rule
- * names some and the request's are not known (a tunnel). */
-static enum l7 l7_match(const struct pc_net_rule *r, const char *method, const char *path)
+ * names some and the request's are not known (a tunnel). `deny`: a deny
+ * rule (see method_in). */
+static enum l7 l7_match(const struct pc_net_rule *r, const char *method, char *const *also,
+			const char *path, bool deny)
 {
 	enum l7 t = L7_YES;
 	if (r->methods) {
 		if (!method)
 			t = L7_UNSEEN;
-		else if (!pc_strv_contains(r->methods, method))
+		else if (!method_in(r->methods, method, deny ? also : NULL, deny))
 			return L7_NO;
 	}
 	if (!r->paths)
@@ -139,11 +183,7 @@ static enum l7 l7_match(const struct pc_net_rule *r, const char *method, const c
 	size_t len = strcspn(path, "?");
 	if (egress_path_ambiguous(path, len))
 		return t == L7_UNSEEN ? L7_UNSEEN : L7_AMBIGUOUS;
-	_cleanup_free_ char *bare = path[len] ? pc_xstrndup(path, len) : NULL;
-	for (size_t i = 0; r->paths[i]; i++)
-		if (policy_glob_match(r->paths[i], bare ? bare : path))
-			return t;
-	return L7_NO;
+	return paths_match(r->paths, path, len, deny) ? t : L7_NO;
 }
 
 /* ---- reasons ------------------------------------------------------------ */
@@ -203,6 +243,13 @@ static const char ambiguous_text[] =
 void policy_egress_decide(const struct policy *p, const char *host, uint16_t port,
 			  const char *method, const char *path, struct pc_egress_decision *d)
 {
+	policy_egress_decide_req(p, host, port, method, NULL, path, d);
+}
+
+void policy_egress_decide_req(const struct policy *p, const char *host, uint16_t port,
+			      const char *method, char *const *also, const char *path,
+			      struct pc_egress_decision *d)
+{
 	const struct pc_net_policy *net = &p->net;
 	memset(d, 0, sizeof(*d));
 	struct chost h;
@@ -225,7 +272,7 @@ void policy_egress_decide(const struct policy *p, const char *host, uint16_t por
 		const struct pc_net_rule *r = &net->deny[i];
 		if (!host_matches(r->host, &h) || !port_matches(r, port))
 			continue;
-		enum l7 m = l7_match(r, method, path);
+		enum l7 m = l7_match(r, method, also, path, true);
 		if (m == L7_NO)
 			continue;
 		d->rule = r;
@@ -245,8 +292,11 @@ void policy_egress_decide(const struct policy *p, const char *host, uint16_t por
 			put(d->reason, sizeof(d->reason), "%s%s matches deny rule %s (%s): %s", pre,
 			    what, d->rule_at, l7, ambiguous_text);
 		else
-			put(d->reason, sizeof(d->reason), "%s%s matches deny rule %s", pre, what,
-			    d->rule_at);
+			put(d->reason, sizeof(d->reason), "%s%s matches deny rule %s%s", pre, what,
+			    d->rule_at,
+			    r->methods && method && !method_in(r->methods, method, NULL, true)
+				    ? " (by the method override it carries)"
+				    : "");
 		goto out;
 	}
 
@@ -260,7 +310,7 @@ void policy_egress_decide(const struct policy *p, const char *host, uint16_t por
 				other_port = r;
 			continue;
 		}
-		enum l7 m = l7_match(r, method, path);
+		enum l7 m = l7_match(r, method, NULL, path, false);
 		if (m == L7_YES) {
 			d->verdict = PC_EGRESS_ALLOW;
 			d->rule = r;
@@ -360,9 +410,10 @@ bool policy_intercepts(const struct policy *p)
 
 /* ---- approvals ----------------------------------------------------------- */
 
-static bool approval_l7(const struct pc_approval_rule *r, const char *method, const char *path)
+static bool approval_l7(const struct pc_approval_rule *r, char *const *methods, const char *path)
 {
-	if (r->methods && (!method || !pc_strv_contains(r->methods, method)))
+	if (r->methods && methods &&
+	    !method_in(r->methods, methods[0], methods + !!methods[0], true))
 		return false;
 	if (!r->paths)
 		return true;
@@ -371,24 +422,172 @@ static bool approval_l7(const struct pc_approval_rule *r, const char *method, co
 	size_t len = strcspn(path, "?");
 	if (egress_path_ambiguous(path, len))
 		return true; /* what the server reads may be one of the paths: held */
-	_cleanup_free_ char *bare = path[len] ? pc_xstrndup(path, len) : NULL;
-	for (size_t i = 0; r->paths[i]; i++)
-		if (policy_glob_match(r->paths[i], bare ? bare : path))
-			return true;
-	return false;
+	return paths_match(r->paths, path, len, true);
 }
 
-int policy_approval_match(const struct policy *p, size_t from, const char *host, const char *method,
-			  const char *path)
+int policy_approval_match(const struct policy *p, size_t from, const char *host,
+			  char *const *methods, const char *path)
 {
 	struct chost h;
 	if (from >= p->n_approvals || !host_canon(host, &h))
 		return -1;
 	for (size_t i = from; i < p->n_approvals; i++)
 		if (host_matches(p->approvals[i].host, &h) &&
-		    approval_l7(&p->approvals[i], method, path))
+		    approval_l7(&p->approvals[i], methods, path))
 			return (int)i;
 	return -1;
+}
+
+/* ---- what a request may be read as ---------------------------------------- */
+
+/* The value of the only `name` line of headers ("name: value\n", names in
+ * lower case), trimmed, in *v / *n; how many such lines there are. */
+static size_t header_value(const char *headers, const char *name, const char **v, size_t *n)
+{
+	size_t count = 0, nl = strlen(name);
+	for (const char *l = headers; l && *l;) {
+		const char *eol = strchrnul(l, '\n');
+		if ((size_t)(eol - l) > nl && strncmp(l, name, nl) == 0 && l[nl] == ':') {
+			const char *a = l + nl + 1, *b = eol;
+			while (a < b && (*a == ' ' || *a == '\t'))
+				a++;
+			while (b > a && (b[-1] == ' ' || b[-1] == '\t' || b[-1] == '\r'))
+				b--;
+			if (!count++) {
+				*v = a;
+				*n = (size_t)(b - a);
+			}
+		}
+		l = *eol ? eol + 1 : eol;
+	}
+	return count;
+}
+
+/* Is the Content-Type (one header) of the media type `want`, or, for
+ * want "+json", application/json or any type ending in +json? */
+static bool content_type_is(const char *headers, const char *want)
+{
+	const char *v = NULL;
+	size_t n = 0;
+	if (header_value(headers, "content-type", &v, &n) != 1)
+		return false; /* none, or two a server may pick from */
+	size_t t = 0;
+	while (t < n && v[t] != ';' && v[t] != ' ' && v[t] != '\t')
+		t++;
+	if (strcmp(want, "+json") != 0)
+		return t == strlen(want) && strncasecmp(v, want, t) == 0;
+	return (t == 16 && strncasecmp(v, "application/json", 16) == 0) ||
+	       (t > 5 && strncasecmp(v + t - 5, "+json", 5) == 0);
+}
+
+static void push_trimmed(char ***out, const char *a, const char *b)
+{
+	while (a < b && isspace((unsigned char)*a))
+		a++;
+	while (b > a && isspace((unsigned char)b[-1]))
+		b--;
+	if (b > a) {
+		_cleanup_free_ char *s = pc_xstrndup(a, (size_t)(b - a));
+		pc_strv_push(out, s);
+	}
+}
+
+/* s[0..n) with '+' as space and %XX decoded (a NUL ends it). */
+static char *form_decode(const char *s, size_t n)
+{
+	char *o = pc_xmalloc(n + 1);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		int a, b;
+		if (s[i] == '%' && i + 2 < n && (a = hexval(s[i + 1])) >= 0 &&
+		    (b = hexval(s[i + 2])) >= 0) {
+			o[k++] = (char)(a * 16 + b);
+			i += 2;
+		} else {
+			o[k++] = s[i] == '+' ? ' ' : s[i];
+		}
+	}
+	o[k] = '\0';
+	return o;
+}
+
+/* Every _method= of a form (a query, a urlencoded body): fields split at
+ * '&' and ';' (servers differ), names decoded and folded. */
+static void form_methods(const char *s, size_t n, char ***out)
+{
+	for (size_t i = 0; i < n;) {
+		size_t e = i;
+		while (e < n && s[e] != '&' && s[e] != ';')
+			e++;
+		const char *eq = memchr(s + i, '=', e - i);
+		if (eq) {
+			_cleanup_free_ char *name = form_decode(s + i, (size_t)(eq - s - i));
+			_cleanup_free_ char *val = form_decode(eq + 1, (size_t)(s + e - eq - 1));
+			char *z = name + strlen(name);
+			char *a = name;
+			while (a < z && isspace((unsigned char)*a))
+				a++;
+			while (z > a && isspace((unsigned char)z[-1]))
+				*--z = '\0';
+			if (strcasecmp(a, "_method") == 0)
+				push_trimmed(out, val, val + strlen(val));
+		}
+		i = e + 1;
+	}
+}
+
+/* Does body[0..len) hold "_method" in any case (a multipart field)? */
+static bool has_method_word(const char *body, size_t len)
+{
+	for (size_t i = 0; i + 7 <= len; i++)
+		if (body[i] == '_' && strncasecmp(body + i, "_method", 7) == 0)
+			return true;
+	return false;
+}
+
+char **policy_request_methods(const char *method, const char *headers, const char *path,
+			      const char *body, size_t len)
+{
+	static const char *const names[] = {"x-http-method-override", "x-http-method",
+					    "x-method-override"};
+	char **out = NULL;
+	pc_strv_push(&out, method ? method : "");
+	for (const char *l = headers; l && *l;) {
+		const char *eol = strchrnul(l, '\n');
+		for (size_t i = 0; i < PC_ARRAY_SIZE(names); i++) {
+			size_t nl = strlen(names[i]);
+			if ((size_t)(eol - l) <= nl || strncmp(l, names[i], nl) != 0 ||
+			    l[nl] != ':')
+				continue;
+			/* "DELETE, PUT": each may be the one read */
+			for (const char *a = l + nl + 1; a < eol;) {
+				const char *b = memchr(a, ',', (size_t)(eol - a));
+				b = b ? b : eol;
+				push_trimmed(&out, a, b);
+				a = b + 1;
+			}
+		}
+		l = *eol ? eol + 1 : eol;
+	}
+	const char *q = path ? strchr(path, '?') : NULL;
+	if (q)
+		form_methods(q + 1, strlen(q + 1), &out);
+	bool form = content_type_is(headers, "application/x-www-form-urlencoded");
+	bool multi = content_type_is(headers, "multipart/form-data");
+	if (!body) {
+		if (form || multi)
+			pc_strv_push(&out, "*"); /* its body may name one: not read yet */
+	} else if (form) {
+		form_methods(body, len, &out);
+	} else if (multi && has_method_word(body, len)) {
+		pc_strv_push(&out, "*"); /* a part named _method: held */
+	}
+	return out;
+}
+
+bool policy_approval_json_body(const char *headers)
+{
+	return content_type_is(headers, "+json");
 }
 
 bool policy_approval_host(const struct policy *p, const char *host)

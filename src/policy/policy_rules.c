@@ -904,13 +904,19 @@ static bool jscalar_equal(struct jcur *j, const struct pc_approval_rule *r)
 		pc_buf_append(&s, at, (size_t)(j->p - at));
 		pc_buf_append(&s, "", 1);
 	}
-	const char *text = s.data;
+	char *text = s.data;
 	if (strlen(text) != s.len - 1)
 		return false; /* a NUL inside equals no rule's value */
+	/* servers trim and fold more often than not: " Won" is "won" */
+	char *end = text + strlen(text);
+	while (*text && isspace((unsigned char)*text))
+		text++;
+	while (end > text && isspace((unsigned char)end[-1]))
+		*--end = '\0';
 	switch (r->json_kind) {
 	case PC_JSON_NUMBER: {
 		char *e;
-		if (!*text || isspace((unsigned char)text[0]))
+		if (!*text)
 			return false;
 		double got = strtod(text, &e);
 		return !*e && got == strtod(r->json_value, NULL);
@@ -918,8 +924,15 @@ static bool jscalar_equal(struct jcur *j, const struct pc_approval_rule *r)
 	case PC_JSON_BOOL:
 	case PC_JSON_NULL:
 	case PC_JSON_STRING:
-	default:
-		return strcmp(text, r->json_value) == 0;
+	default: {
+		const char *v = r->json_value;
+		size_t vl = strlen(v);
+		while (vl && isspace((unsigned char)*v))
+			v++, vl--;
+		while (vl && isspace((unsigned char)v[vl - 1]))
+			vl--;
+		return strlen(text) == vl && strncasecmp(text, v, vl) == 0;
+	}
 	}
 }
 
@@ -959,7 +972,7 @@ static int jfind(struct jcur *j, const struct jstep *st, size_t n, const struct 
 			if (j->p >= j->end || *j->p++ != ':')
 				return -1;
 			follow = key.len == st->klen &&
-				 (!key.len || memcmp(key.data, st->key, key.len) == 0);
+				 (!key.len || strncasecmp(key.data, st->key, key.len) == 0);
 		} else {
 			follow = i == st->index;
 		}
@@ -984,18 +997,23 @@ static int jfind(struct jcur *j, const struct jstep *st, size_t n, const struct 
 	}
 }
 
-bool policy_approval_json_match(const struct pc_approval_rule *r, const char *body, size_t len)
+bool policy_approval_json_match(const struct pc_approval_rule *r, const char *headers,
+				const char *body, size_t len)
 {
 	struct jstep st[JSON_STEPS_MAX];
 	size_t n;
 	if (!r->json_path)
 		return true;
 	if (json_path_steps(r->json_path, st, &n))
-		return false; /* never: checked at load */
+		return true; /* never: checked at load */
 	struct jcur j = {body, body + len, 0};
 	jws(&j);
 	if (j.p == j.end)
 		return false; /* no body, no field */
+	/* a body sent as something else (a form, text) may carry the field
+	 * in a way this cannot read: held */
+	if (!policy_approval_json_body(headers))
+		return true;
 	int f = jfind(&j, st, n, r);
 	jws(&j);
 	/* what a server would read in a body that is not JSON cannot be

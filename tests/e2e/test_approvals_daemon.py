@@ -395,3 +395,35 @@ def test_an_approval_a_policy_reload_rejected_can_no_longer_be_approved(world):
     assert up.got == []
     rec = [x for x in gate_records(d, ap["id"]) if x.get("state") == "rejected"]
     assert rec and rec[0]["decision"] == "deny" and "policy changed" in rec[0]["reason"]
+
+
+def test_an_approval_carried_out_while_the_daemon_was_down_is_known_after(world):
+    """The run tells a new subscriber how recent approvals ended: one
+    approved, then carried out while the daemon was dead, reads executed
+    after its restart (not approved for ever)."""
+    root, alice, up, d = world
+    bob = Person(BOB_UID)
+    go = root.proj / f"go-{marker()}"
+    post = (f"curl -s -x http://127.0.0.1:3128 --noproxy '' -d '{{\"amount\": 6}}' "
+            f"-H 'Content-Type: application/json' http://127.0.0.1:{up.port}/deals")
+    script = (f"id=$({post} | sed -n 's/.*\"approval\": *\"\\([0-9a-f]*\\)\".*/\\1/p'); "
+              "echo id=$id; "
+              f"while [ ! -e {go} ]; do sleep 0.1; done; "
+              f"{post} -o /dev/null -w 'status=%{{http_code}}\\n' -H \"X-Pincer-Approval: $id\"; "
+              "exec sleep 300")
+    r = d.create("crm-bot", "/bin/sh", "-c", script, user="alice",
+                 policy=policy(root, up, hold="0s"), restart="never")
+    assert r.returncode == 0, r.stderr
+    ap = wait_for(lambda: approvals_of(bob, d), 60, "the held request")[0]
+    wait_for(lambda: f"id={ap['id']}" in d.cli("logs", "crm-bot").stdout, 60,
+             "the agent to get its 202")
+    r = bob.pincer("approve", ap["id"], "--socket", str(d.socket))
+    assert r.returncode == 0, r.stderr
+    d.kill9()
+    go.write_text("")
+    wait_for(lambda: len(up.got) == 1, 60, "the retry, carried out with no daemon")
+    d.start()
+    got = wait_for(lambda: [x for x in approvals_of(root, d, all_=True)
+                            if x["id"] == ap["id"] and x["state"] == "executed"], 60,
+                   "the restarted daemon to learn it was carried out")
+    assert got[0]["status"] == 201

@@ -183,3 +183,15 @@ def test_a_chunked_body_whose_encoding_outgrows_the_input_is_refused(appr):
     rec = appr.approvals(step="refuse", path="/deals/2")
     assert rec and "larger than" in rec[0]["reason"]
     assert not appr.ups.web.requests
+
+
+def test_a_header_that_is_not_utf8_is_shown_escaped(appr, keeper):
+    """A header value of latin-1 bytes (not UTF-8, so not JSON text): the
+    approval still reaches its subscriber, the bytes shown as \\xNN."""
+    run, d = start(appr, keeper.port, RULE + "    hold: 0s\n")
+    url = f"https://127.0.0.1:{keeper.port}/deals/6"
+    st, _, text = run.fetch(url, method="POST", body="{}",
+                            headers={"X-Note": "caf\u00e9", "Content-Type": "application/json"})
+    assert st == 202, text
+    a = d.approval()
+    assert "x-note: caf\\xe9" in a["summary"], a["summary"]

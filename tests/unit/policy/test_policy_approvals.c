@@ -120,6 +120,58 @@ static void test_same(void)
 	policy_free(e);
 }
 
+static int am(const struct policy *p, size_t from, const char *host, const char *method,
+	      const char *path)
+{
+	char *const m[] = {(char *)method, NULL};
+	return policy_approval_match(p, from, host, m, path);
+}
+
+/* policy_request_methods, joined by ',' */
+static char *rm(const char *headers, const char *path, const char *body)
+{
+	_cleanup_strv_ char **v =
+		policy_request_methods("POST", headers, path, body, body ? strlen(body) : 0);
+	_cleanup_buf_ struct pc_buf b = {0};
+	for (size_t i = 0; v[i]; i++)
+		pc_buf_printf(&b, "%s%s", i ? "," : "", v[i]);
+	pc_buf_append(&b, "", 1);
+	return pc_steal_ptr(&b.data);
+}
+
+static void test_overrides(void)
+{
+	static const struct {
+		const char *headers, *path, *body, *want;
+	} t[] = {
+		{"", "/d", "", "POST"},
+		{"accept: */*\n", "/d?x=1", "", "POST"},
+		{"x-http-method-override: DELETE\n", "/d", "", "POST,DELETE"},
+		{"x-http-method:  put \nx-method-override: a, b\n", "/d", "", "POST,put,a,b"},
+		{"", "/d?a=1&_method=delete", "", "POST,delete"},
+		{"", "/d?%5FMETHOD=DEL%45TE;_method=+patch+", "", "POST,DELETE,patch"},
+		{"content-type: application/x-www-form-urlencoded\n", "/d", "x=1&_method=DELETE",
+		 "POST,DELETE"},
+		{"content-type: Application/X-WWW-Form-Urlencoded; charset=utf-8\n", "/d",
+		 "_method=put", "POST,put"},
+		/* a form not read yet: any method */
+		{"content-type: application/x-www-form-urlencoded\n", "/d", NULL, "POST,*"},
+		{"content-type: multipart/form-data; boundary=b\n", "/d", NULL, "POST,*"},
+		{"content-type: multipart/form-data; boundary=b\n", "/d",
+		 "--b\r\nContent-Disposition: form-data; name=\"_METHOD\"\r\n\r\nDELETE", "POST,*"},
+		{"content-type: multipart/form-data; boundary=b\n", "/d", "--b\r\nx", "POST"},
+		/* a JSON body's _method is no form field */
+		{"content-type: application/json\n", "/d", "{\"_method\": \"DELETE\"}", "POST"},
+		{"content-type: application/json\n", "/d", NULL, "POST"},
+	};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(t); i++) {
+		_cleanup_free_ char *got = rm(t[i].headers, t[i].path, t[i].body);
+		if (strcmp(got, t[i].want) != 0)
+			fprintf(stderr, "case %zu: %s, want %s\n", i, got, t[i].want);
+		CHECK_STR(got, t[i].want);
+	}
+}
+
 static void test_match(void)
 {
 	struct pc_error err = {0};
@@ -135,16 +187,28 @@ static void test_match(void)
 		fprintf(stderr, "%s\n", err.msg);
 		return;
 	}
-	CHECK(policy_approval_match(p, 0, "crm.test", "POST", "/deals/7") == 0);
-	CHECK(policy_approval_match(p, 0, "CRM.test.", "PUT", "/deals/7?x=1") == 0);
-	CHECK(policy_approval_match(p, 0, "crm.test", "GET", "/deals/7") == -1);
-	CHECK(policy_approval_match(p, 0, "crm.test", "POST", "/contacts") == -1);
-	CHECK(policy_approval_match(p, 1, "crm.test", "POST", "/deals/7") == -1);
+	CHECK(am(p, 0, "crm.test", "POST", "/deals/7") == 0);
+	CHECK(am(p, 0, "CRM.test.", "PUT", "/deals/7?x=1") == 0);
+	CHECK(am(p, 0, "crm.test", "GET", "/deals/7") == -1);
+	CHECK(am(p, 0, "crm.test", "POST", "/contacts") == -1);
+	CHECK(am(p, 1, "crm.test", "POST", "/deals/7") == -1);
 	/* a path a server may read as one of the rule's: held */
-	CHECK(policy_approval_match(p, 0, "crm.test", "POST", "/x/../deals/7") == 0);
-	CHECK(policy_approval_match(p, 0, "crm.test", "POST", "/%64eals/7") == 0);
-	CHECK(policy_approval_match(p, 0, "eu.pay.test", "GET", "/") == 1);
-	CHECK(policy_approval_match(p, 0, "pay.test", "GET", "/") == -1);
+	CHECK(am(p, 0, "crm.test", "POST", "/x/../deals/7") == 0);
+	CHECK(am(p, 0, "crm.test", "POST", "/%64eals/7") == 0);
+	CHECK(am(p, 0, "eu.pay.test", "GET", "/") == 1);
+	CHECK(am(p, 0, "pay.test", "GET", "/") == -1);
+	/* case: methods and paths folded (servers route "post" and /DEALS) */
+	CHECK(am(p, 0, "crm.test", "post", "/deals/7") == 0);
+	CHECK(am(p, 0, "crm.test", "pUt", "/DEALS/7") == 0);
+	CHECK(am(p, 0, "crm.test", "get", "/deals/7") == -1);
+	/* a method not known yet (a form body to read): every rule's */
+	CHECK(policy_approval_match(p, 0, "crm.test", NULL, "/deals/7") == 0);
+	/* an override: the real method or the one it names */
+	char *const ov[] = {"GET", "post", NULL}, *const no[] = {"GET", "PATCH", NULL},
+		    *const star[] = {"GET", "*", NULL};
+	CHECK(policy_approval_match(p, 0, "crm.test", ov, "/deals/7") == 0);
+	CHECK(policy_approval_match(p, 0, "crm.test", no, "/deals/7") == -1);
+	CHECK(policy_approval_match(p, 0, "crm.test", star, "/deals/7") == 0);
 	CHECK(policy_approval_host(p, "a.pay.test"));
 	CHECK(policy_approval_host(p, "crm.test"));
 	CHECK(!policy_approval_host(p, "other.test"));
@@ -154,6 +218,8 @@ static void test_match(void)
 	CHECK(!policy_egress_needs_l7(p, "other.test", 443));
 	policy_free(p);
 }
+
+static const char *jm_headers = "content-type: application/json\n";
 
 static bool jm(const char *json, const char *body)
 {
@@ -166,7 +232,7 @@ static bool jm(const char *json, const char *body)
 		check_failures++;
 		return false;
 	}
-	bool m = policy_approval_json_match(&p->approvals[0], body, strlen(body));
+	bool m = policy_approval_json_match(&p->approvals[0], jm_headers, body, strlen(body));
 	policy_free(p);
 	return m;
 }
@@ -217,8 +283,46 @@ static void test_json(void)
 	CHECK(!jm("{path: o, value: null}", "{\"o\": 0}"));
 	CHECK(jm("{path: '[0]', value: 5}", "[5, 6]"));
 	CHECK(!jm("{path: '[1]', value: 5}", "[5, 6]"));
-	CHECK(!jm("{path: s, value: '1000'}", "{\"s\": \"1000 \"}"));
 	CHECK(jm("{path: s, value: '1000'}", "{\"s\": 1000}"));
+
+	/* keys folded; strings folded and trimmed; numbers as strings read */
+	const char *won = "{path: deal.stage, value: won}";
+	CHECK(jm(won, "{\"deal\": {\"stage\": \"won\"}}"));
+	CHECK(jm(won, "{\"Deal\": {\"STAGE\": \"won\"}}"));
+	CHECK(jm(won, "{\"deal\": {\"stage\": \" Won\\t\"}}"));
+	CHECK(!jm(won, "{\"deal\": {\"stage\": \"lost\"}}"));
+	CHECK(!jm(won, "{\"deal\": {\"stage\": \"w on\"}}"));
+	CHECK(jm("{path: s, value: '1000'}", "{\"s\": \"1000 \"}"));
+	CHECK(jm(amt, "{\"deal\": {\"amount\": \" 1000 \"}}"));
+	CHECK(jm(amt, "{\"deal\": {\"amount\": \"1000.00\"}}"));
+	CHECK(!jm(amt, "{\"deal\": {\"amount\": \"10 00\"}}"));
+	/* duplicates: any one */
+	CHECK(jm(won, "{\"deal\": {\"stage\": \"lost\", \"Stage\": \"WON\"}}"));
+	CHECK(jm(won, "{\"deal\": {\"stage\": \"lost\"}, \"deal\": {\"stage\": \"won\"}}"));
+
+	/* only a JSON body by its Content-Type is read; any other is held */
+	static const struct {
+		const char *headers;
+		bool json;
+	} ct[] = {
+		{"content-type: application/json\n", true},
+		{"content-type: Application/JSON; charset=utf-8\n", true},
+		{"accept: x\ncontent-type: application/vnd.api+json\n", true},
+		{"", false},
+		{"content-type: application/x-www-form-urlencoded\n", false},
+		{"content-type: text/plain\n", false},
+		{"content-type: application/jsonx\n", false},
+		{"content-type: application/json\ncontent-type: text/plain\n", false},
+	};
+	const char *lost = "{\"deal\": {\"stage\": \"lost\"}}";
+	for (size_t i = 0; i < PC_ARRAY_SIZE(ct); i++) {
+		jm_headers = ct[i].headers;
+		CHECK(policy_approval_json_body(ct[i].headers) == ct[i].json);
+		CHECK(jm(won, lost) == !ct[i].json);
+		CHECK(!jm(won, "")); /* no body, no field */
+		CHECK(jm(won, "{\"note\": \"&deal.stage=won&\"}") == !ct[i].json);
+	}
+	jm_headers = "content-type: application/json\n";
 }
 
 int main(void)
@@ -227,6 +331,7 @@ int main(void)
 	test_kinds();
 	test_same();
 	test_match();
+	test_overrides();
 	test_json();
 	CHECK_DONE();
 }

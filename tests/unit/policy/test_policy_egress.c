@@ -212,6 +212,24 @@ static void test_deny_rules(void)
 	CHECK(d.verdict == PC_EGRESS_DENY && d.by_deny_rule);
 	d = decide(p, "api.github.com", 80, "DELETE", "//repos/a");
 	CHECK(d.verdict == PC_EGRESS_DENY && d.by_deny_rule);
+	/* a deny rule folds case: a server may read "delete" or /REPOS as its own */
+	d = decide(p, "api.github.com", 80, "delete", "/repos/a");
+	CHECK(d.verdict == PC_EGRESS_DENY && d.by_deny_rule);
+	d = decide(p, "api.github.com", 80, "DELETE", "/RePos/a");
+	CHECK(d.verdict == PC_EGRESS_DENY && d.by_deny_rule);
+	/* and a method override: POST read as DELETE */
+	char *const del[] = {"Delete", NULL}, *const put[] = {"PUT", NULL},
+		    *const any[] = {"*", NULL};
+	policy_egress_decide_req(p, "api.github.com", 80, "POST", del, "/repos/a", &d);
+	CHECK(d.verdict == PC_EGRESS_DENY && d.by_deny_rule);
+	CHECK_STR(d.reason, "egress denied: POST /repos/a on api.github.com port 80 matches "
+			    "deny rule /x/policy.yaml:26 (by the method override it carries)");
+	policy_egress_decide_req(p, "api.github.com", 80, "POST", any, "/repos/a", &d);
+	CHECK(d.verdict == PC_EGRESS_DENY && d.by_deny_rule);
+	policy_egress_decide_req(p, "api.github.com", 80, "POST", put, "/repos/a", &d);
+	ALLOWED(d, 7);
+	policy_egress_decide_req(p, "api.github.com", 80, "POST", del, "/user", &d);
+	ALLOWED(d, 7);
 
 	/* wildcard deny under audit: let through, recorded as would-deny */
 	d = decide(p, "x.evil.github.com", 443, NULL, NULL);
@@ -252,7 +270,13 @@ static void test_allow_methods_paths(void)
 	d = decide(p, "crm.example.com", 80, "GET", "/admin");
 	CHECK(d.verdict == PC_EGRESS_DENY && d.rule == &p->net.allow[2]);
 	d = decide(p, "crm.example.com", 80, "get", "/api/x");
-	CHECK(d.verdict == PC_EGRESS_DENY); /* methods are case-sensitive */
+	CHECK(d.verdict == PC_EGRESS_DENY); /* allow rules: methods case-sensitive */
+	d = decide(p, "crm.example.com", 80, "GET", "/API/x");
+	CHECK(d.verdict == PC_EGRESS_DENY); /* and paths: folding would widen them */
+	/* an override never widens an allow rule */
+	char *const get[] = {"GET", NULL};
+	policy_egress_decide_req(p, "crm.example.com", 80, "POST", get, "/api/x", &d);
+	CHECK(d.verdict == PC_EGRESS_DENY && !d.by_deny_rule);
 	d = decide(p, "crm.example.com", 80, "GET", "/api/../admin");
 	CHECK(d.verdict == PC_EGRESS_DENY && d.rule == &p->net.allow[2]);
 	CHECK_CONTAINS(d.reason, "dot segments");
