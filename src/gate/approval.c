@@ -891,11 +891,20 @@ bool approval_check(struct gconn *c, const char *buf)
 		hi = (int)i;
 	}
 	const struct policy *p = c->g->policy;
+	/* the common case, without an allocation: no deny rule naming methods
+	 * for this host, no approval rule its host and path meet whatever the
+	 * method (an override can change only that) */
 	bool deny_methods = false;
-	for (size_t i = 0; i < p->net.n_deny && !deny_methods; i++)
-		deny_methods = p->net.deny[i].methods != NULL;
-	if (hi < 0 && !deny_methods && !policy_approval_host(p, c->host))
-		return true; /* the common case: nothing to do with approvals */
+	for (size_t i = 0; i < p->net.n_deny && !deny_methods; i++) {
+		const struct pc_net_rule *dr = &p->net.deny[i];
+		/* an address applies to names resolving to it: any name */
+		deny_methods = dr->methods && (policy_host_match(dr->host, c->host) ||
+					       strchr(dr->host, ':') ||
+					       strspn(dr->host, "0123456789.") == strlen(dr->host));
+	}
+	if (hi < 0 && !deny_methods &&
+	    (!p->n_approvals || policy_approval_match(p, 0, c->host, NULL, c->path) < 0))
+		return true;
 	/* the methods a server may read it as (a method override): a deny
 	 * rule naming one denies it, an approval rule holds it; a form body
 	 * may name one too ("*" until it is read) */
