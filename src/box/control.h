@@ -110,15 +110,18 @@
  * side: a path a server may read as another (dot segments, escapes) meets
  * the rule's paths; for match.json every member of a repeated key counts,
  * a number also matches its string spelling, and a non-empty body that is
- * not JSON is held. Its whole body is buffered (at most APPROVAL_BODY_MAX
- * decoded; larger is refused 413 with the reason, after reading it), a
- * digest is taken (sha256 over the method, the full URL
- * scheme://host:port/path?query, the Content-Type, and the body with any
- * chunked framing undone, all as the agent sent them, before credentials
- * are put in), and an approval is created: id (16 hex), agent, the
- * identity the run works for (--as, else the caller), rule index, digest,
- * a summary (method, host, path, and the JSON body pretty-printed, cut at
- * 2 KiB), created, expires (now + rule timeout). At most
+ * not JSON is held. Its whole body is buffered (at most the rule's
+ * body_max decoded, APPROVAL_BODY_MAX unless it says, 8 MiB at most;
+ * larger is refused 413 with the reason, after reading it; all held
+ * requests of a run share 32 MiB, beyond which 503), a digest is taken
+ * (sha256 over the method, the full URL scheme://host:port/path?query,
+ * the Content-Type, every end-to-end header but framing, Host, Expect and
+ * X-Pincer-Approval, and the body with any chunked framing undone, all as
+ * the agent sent them, before credentials are put in), and an approval is
+ * created: id (16 hex), agent, the identity the run works for (--as, else
+ * the caller), rule index, digest, a summary (method, host, path, the
+ * bound headers, and the JSON body pretty-printed, cut at 2 KiB), created,
+ * expires (now + rule timeout). At most
  * GATE_APPROVALS_MAX (256) wait per run (pending or approved, not yet
  * carried out); more are refused 429.
  * The agent's connection waits up to the rule's `hold` (a person's time is

@@ -29,10 +29,14 @@
 #define APPROVAL_NAME_MAX    256 /* bytes of an approver's name */
 /* chunked framing may double a body (and more with tiny chunks): the raw
  * bytes a held request may take in the input, beyond its head */
-#define APPROVAL_RAW_MAX (2 * (size_t)GATE_APPROVAL_BODY_MAX + 65536)
-/* a body refused for its size is read and dropped up to this, so that the
- * agent, still sending it, reads the refusal rather than a reset */
-#define APPROVAL_DISCARD_MAX (16 * (uint64_t)GATE_APPROVAL_BODY_MAX)
+static size_t raw_max(const struct gconn_approval *ap)
+{
+	return 2 * ap->body_max + 65536;
+}
+/* a body refused for its size is read and dropped up to 16 times the most
+ * it may have, so that the agent, still sending it, reads the refusal
+ * rather than a reset */
+#define APPROVAL_DISCARD_TIMES 16
 
 /* The approvers' secrets this run opened, kept until it ends: an upstream
  * may hand one back later (its answer to any request is redacted of them)
@@ -778,14 +782,15 @@ static bool chunked_more(struct gconn *c, const struct evbuffer_iovec *iov, int 
 			}
 			if (r == PC_CHUNKED_DATA && dlen)
 				pc_buf_append(&ap->data, d, dlen);
-			if (ap->data.len > GATE_APPROVAL_BODY_MAX ||
-			    ap->walked >= APPROVAL_RAW_MAX) { /* the input holds no more */
+			if (ap->data.len > ap->body_max ||
+			    ap->walked >= raw_max(ap)) { /* the input holds no more */
 				char why[300];
 				snprintf(
 					why, sizeof(why),
-					"approval needed, but the body is larger than the %d bytes "
-					"a request held for approval may have: refused",
-					GATE_APPROVAL_BODY_MAX);
+					"approval needed, but the body is larger than the %zu bytes "
+					"a request held for approval may have (the rule's body_max): "
+					"refused",
+					ap->body_max);
 				refuse(c, 413, NULL, "refuse", why);
 				return true;
 			}
@@ -838,6 +843,22 @@ static char *bound_headers(const struct pc_http_head *hd, const char *buf)
 	return pc_steal_ptr(&b.data);
 }
 
+/* The most body c's request may have held: the largest body_max of the
+ * rules it may meet; of all rules when it meets none by its head (a retry
+ * naming its approval, a form body read for a deny rule's sake). */
+static size_t body_max_for(const struct gconn *c, char *const *methods)
+{
+	const struct policy *p = c->g->policy;
+	uint64_t m = 0;
+	for (int i = policy_approval_match(p, 0, c->host, methods, c->path); i >= 0;
+	     i = policy_approval_match(p, (size_t)i + 1, c->host, methods, c->path))
+		m = p->approvals[i].body_max > m ? p->approvals[i].body_max : m;
+	bool met = m != 0;
+	for (size_t i = 0; !met && i < p->n_approvals; i++)
+		m = p->approvals[i].body_max > m ? p->approvals[i].body_max : m;
+	return (size_t)(m ? m : PC_APPROVAL_BODY_DEFAULT);
+}
+
 /* c's request will wait here, whole: its share of the run's budget
  * (sized: as sent; chunked: the raw input and the decoded copy at most).
  * false: refused, the budget is spent (answered, recorded). */
@@ -846,10 +867,10 @@ static bool budget(struct gconn *c)
 	struct gconn_approval *ap = c->ap;
 	struct gate_approvals *t = table(c->g);
 	size_t need = ap->head_len;
-	if (ap->body == PC_HTTP_BODY_LENGTH && ap->length <= GATE_APPROVAL_BODY_MAX)
+	if (ap->body == PC_HTTP_BODY_LENGTH && ap->length <= ap->body_max)
 		need += (size_t)ap->length;
 	else if (ap->body == PC_HTTP_BODY_CHUNKED)
-		need += APPROVAL_RAW_MAX + GATE_APPROVAL_BODY_MAX;
+		need += raw_max(ap) + ap->body_max;
 	if (t->buffered + need > APPROVALS_BUFFER_MAX) {
 		char why[300];
 		snprintf(why, sizeof(why),
@@ -939,6 +960,7 @@ bool approval_check(struct gconn *c, const char *buf)
 		ap->content_type =
 			pc_xstrndup(buf + r->h.headers[ct].value.off, r->h.headers[ct].value.len);
 	ap->headers = pc_steal_ptr(&hd);
+	ap->body_max = body_max_for(c, all);
 	if (!budget(c))
 		return false;
 	if (hi >= 0) {
@@ -957,13 +979,13 @@ bool approval_check(struct gconn *c, const char *buf)
 		ap->has_id = true;
 	}
 	bool expect = r->h.expect_continue;
-	if (ap->body == PC_HTTP_BODY_LENGTH && ap->length > GATE_APPROVAL_BODY_MAX) {
+	if (ap->body == PC_HTTP_BODY_LENGTH && ap->length > ap->body_max) {
 		char why[300];
 		snprintf(why, sizeof(why),
-			 "approval needed, but the body (%llu bytes) is larger than the %d bytes a "
-			 "request held for approval may have: refused",
-			 (unsigned long long)ap->length, GATE_APPROVAL_BODY_MAX);
-		if (expect || ap->length > APPROVAL_DISCARD_MAX) {
+			 "approval needed, but the body (%llu bytes) is larger than the %zu bytes a "
+			 "request held for approval may have (the rule's body_max): refused",
+			 (unsigned long long)ap->length, ap->body_max);
+		if (expect || ap->length > APPROVAL_DISCARD_TIMES * (uint64_t)ap->body_max) {
 			refuse(c, 413, NULL, "refuse", why); /* the rest may meet a reset */
 			return false;
 		}
@@ -979,7 +1001,7 @@ bool approval_check(struct gconn *c, const char *buf)
 	free(c->req);
 	c->req = NULL;
 	c->phase = PH_APPROVAL;
-	read_limit(c, ap->head_len + APPROVAL_RAW_MAX);
+	read_limit(c, ap->head_len + raw_max(ap));
 	if (expect && ap->body != PC_HTTP_BODY_NONE) {
 		/* the body is needed before anything goes upstream */
 		evbuffer_add_printf(bufferevent_get_output(c->c), "HTTP/1.1 100 Continue\r\n\r\n");

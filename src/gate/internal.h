@@ -151,6 +151,7 @@ struct gconn_approval {
 	 * X-Pincer-Approval */
 	char *headers;
 	size_t buffered; /* its share of what waiting requests may hold */
+	size_t body_max; /* the most body it may have (its rules' body_max) */
 	char id[17];	    /* what X-Pincer-Approval named */
 	bool has_id;
 	bool reparse;	  /* the head is being parsed again, the outcome known */

@@ -128,8 +128,11 @@ struct pc_approval_rule {
 	uint64_t timeout_ms; /* default 15m */
 	uint64_t hold_ms;    /* default 60s */
 	uint32_t count;	     /* approvals needed, default 1 */
+	uint64_t body_max;   /* bytes of body held, default 1 MiB, at most 8 MiB */
 	struct pc_src at;
 };
+#define PC_APPROVAL_BODY_DEFAULT ((uint64_t)1 << 20)
+#define PC_APPROVAL_BODY_MOST	 ((uint64_t)8 << 20)
 
 struct pc_env {
 	char *name;

@@ -190,8 +190,10 @@ static void emit_approvals(struct pc_buf *b, const struct policy *p)
 		emit_kv(b, 4, "act_as", a->act_as == PC_ACT_AS_APPROVER ? "approver" : "agent");
 		pc_format_duration(a->timeout_ms, t, sizeof(t));
 		pc_format_duration(a->hold_ms, h, sizeof(h));
-		pc_buf_printf(b, "    timeout: %s\n    hold: %s\n    count: %u\n", t, h,
-			      (unsigned)a->count);
+		char bm[32];
+		pc_format_size(a->body_max, bm, sizeof(bm));
+		pc_buf_printf(b, "    timeout: %s\n    hold: %s\n    count: %u\n    body_max: %s\n",
+			      t, h, (unsigned)a->count, bm);
 	}
 }
 

@@ -1043,7 +1043,8 @@ bool policy_approval_same(const struct pc_approval_rule *a, const struct pc_appr
 	       strv_same(a->paths, b->paths) && str_same(a->json_path, b->json_path) &&
 	       str_same(a->json_value, b->json_value) && a->json_kind == b->json_kind &&
 	       strv_same(a->approvers, b->approvers) && a->act_as == b->act_as &&
-	       a->timeout_ms == b->timeout_ms && a->hold_ms == b->hold_ms && a->count == b->count;
+	       a->timeout_ms == b->timeout_ms && a->hold_ms == b->hold_ms && a->count == b->count &&
+	       a->body_max == b->body_max;
 }
 
 static int parse_match(struct pctx *c, const struct ynode *n, struct pc_approval_rule *a)
@@ -1083,10 +1084,10 @@ static int parse_match(struct pctx *c, const struct ynode *n, struct pc_approval
 
 static int parse_approval(struct pctx *c, const struct ynode *n, struct pc_approval_rule *a)
 {
-	static const char *const keys[] = {"match", "approvers", "act_as", "timeout",
-					   "hold",  "count",	 NULL};
+	static const char *const keys[] = {"match", "approvers", "act_as",   "timeout",
+					   "hold",  "count",	 "body_max", NULL};
 	static const char *const act_as[] = {"agent", "approver", NULL};
-	int r = check_map(c, n, "match, approvers, act_as, timeout, hold, count");
+	int r = check_map(c, n, "match, approvers, act_as, timeout, hold, count, body_max");
 	if (r < 0)
 		return r;
 	r = check_keys(c, n, keys);
@@ -1136,6 +1137,18 @@ static int parse_approval(struct pctx *c, const struct ynode *n, struct pc_appro
 		pc_format_duration(a->hold_ms, h, sizeof(h));
 		pc_format_duration(a->timeout_ms, t, sizeof(t));
 		return perr(c, v->at, "hold %s is longer than timeout %s (hold <= timeout)", h, t);
+	}
+	a->body_max = PC_APPROVAL_BODY_DEFAULT;
+	if ((v = ynode_get(n, "body_max"))) {
+		old = pctx_key(c, "body_max");
+		if ((r = get_size(c, v, &a->body_max)) < 0)
+			return r;
+		if (a->body_max > PC_APPROVAL_BODY_MOST)
+			return perr(c, v->at,
+				    "%llu bytes is more than a held request may have (at most "
+				    "8M: the gate keeps it in memory while a person decides)",
+				    (unsigned long long)a->body_max);
+		pctx_pop(c, old);
 	}
 	if ((v = ynode_get(n, "count"))) {
 		old = pctx_key(c, "count");

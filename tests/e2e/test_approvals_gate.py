@@ -445,6 +445,17 @@ def test_body_over_the_limit_is_refused_a_big_one_within_it_held_whole(appr):
     assert len(sent) == 1 and sent[0].body == b"b" * (900 * 1024)
 
 
+def test_a_rules_body_max_sets_the_limit(appr):
+    run, d = start(appr, rule() + "    body_max: 64K\n    hold: 0s\n")
+    st, hd, text = run.fetch(appr.web_url + "/deals/30", method="POST", size=70000)
+    assert st == 413 and "larger than the 65536 bytes" in hd["x-pincer-denied"], text
+    assert "body_max" in hd["x-pincer-denied"]
+    st, _, text = run.fetch(appr.web_url + "/deals/31", method="POST", size=60000)
+    assert st == 202, text
+    assert "(60000 bytes, not JSON)" in d.approval()["summary"]
+    assert not appr.ups.web.requests
+
+
 def test_json_field_match_holds_only_requests_with_that_value(appr):
     run, d = start(appr, rule(extra=", json: {path: 'deal.stages[1]', value: won}"))
     url = appr.web_url + "/deals/12"

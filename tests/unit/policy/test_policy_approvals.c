@@ -325,8 +325,52 @@ static void test_json(void)
 	jm_headers = "content-type: application/json\n";
 }
 
+/* body_max: a size, 1 MiB unless said, at most 8 MiB, written back. */
+static void test_body_max(void)
+{
+	struct pc_error err = {0};
+	struct policy *p = load(HEAD, &err);
+	CHECK(p && p->approvals[0].body_max == PC_APPROVAL_BODY_DEFAULT);
+	policy_free(p);
+	p = load("version: 1\napprovals:\n  - approvers: [bob]\n    body_max: 64K\n"
+		 "    match: {host: crm.test}\n",
+		 &err);
+	CHECK(p && p->approvals[0].body_max == 64 << 10);
+	if (p) {
+		struct pc_buf y = {0};
+		policy_emit_yaml(p, &y);
+		pc_buf_append(&y, "", 1);
+		CHECK_CONTAINS(y.data, "body_max: 64K");
+		struct policy *q = load(y.data, &err);
+		CHECK(q && policy_approval_same(&p->approvals[0], &q->approvals[0]));
+		policy_free(q);
+		pc_buf_free(&y);
+	}
+	policy_free(p);
+	static const struct {
+		const char *v, *want;
+	} bad[] = {
+		{"9M", "more than a held request may have (at most 8M"},
+		{"0", "must be larger than 0"},
+		{"lots", "'lots' is not a size"},
+	};
+	for (size_t i = 0; i < PC_ARRAY_SIZE(bad); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+			 "version: 1\napprovals:\n  - approvers: [bob]\n    body_max: %s\n"
+			 "    match: {host: crm.test}\n",
+			 bad[i].v);
+		p = load(text, &err);
+		CHECK(p == NULL);
+		CHECK_CONTAINS(err.msg, bad[i].want);
+		CHECK_CONTAINS(err.msg, "approvals[0].body_max");
+		policy_free(p);
+	}
+}
+
 int main(void)
 {
+	test_body_max();
 	test_errors();
 	test_kinds();
 	test_same();
