@@ -28,6 +28,11 @@ int cmd_approvals(int argc, char **argv);
 
 /* Print "pincer: <msg>" for an error that travelled up. */
 void cli_print_error(const struct pc_error *err);
+/* s[0..n) onto b for a terminal: every character that acts on one or
+ * hides text (C0, DEL, C1, zero-width and bidi controls, U+FEFF, tags) as
+ * \xNN or \u{...}, every byte that is not UTF-8 as \xNN; at most max
+ * columns (an escape counts its length). Returns the bytes of s taken. */
+size_t cli_put_safe(struct pc_buf *b, const char *s, size_t n, size_t max);
 
 /* api_client.c: one request to the daemon's API over its unix socket
  * (daemon.h). */

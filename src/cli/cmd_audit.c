@@ -170,24 +170,17 @@ static void put_safe(struct pc_buf *b, const char *s, bool quote_if_needed)
 	bool quote = quote_if_needed && (s[0] == '\0' || strpbrk(s, " \"=") != NULL);
 	if (quote)
 		pc_buf_puts(b, "\"");
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		unsigned c = *p;
-		if (c == '\n')
-			pc_buf_puts(b, "\\n");
-		else if (c == '\t')
-			pc_buf_puts(b, "\\t");
-		else if (c < 0x20 || c == 0x7f)
-			pc_buf_printf(b, "\\x%02x", c);
-		else if (c == '\\' || (quote && c == '"'))
-			pc_buf_printf(b, "\\%c", c);
-		else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-			pc_buf_printf(b, "\\u%04x", (unsigned)p[1]), p++;
-		else if (c == 0xe2 && p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae)
-			pc_buf_printf(b, "\\u%04x", 0x2000u + (p[2] & 0x3fu)), p += 2;
-		else if (c == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)
-			pc_buf_printf(b, "\\u%04x", 0x2040u + (p[2] & 0x3fu)), p += 2;
-		else
-			pc_buf_append(b, p, 1);
+	/* newline, tab, backslash and the quote spelled as in C; the rest
+	 * made safe for a terminal (cli_put_safe) */
+	const char *specials = quote ? "\n\t\\\"" : "\n\t\\";
+	for (const char *p = s; *p;) {
+		size_t run = strcspn(p, specials);
+		cli_put_safe(b, p, run, SIZE_MAX);
+		p += run;
+		if (!*p)
+			break;
+		pc_buf_printf(b, "\\%c", *p == '\n' ? 'n' : *p == '\t' ? 't' : *p);
+		p++;
 	}
 	if (quote)
 		pc_buf_puts(b, "\"");
