@@ -82,25 +82,32 @@ void usage_collect(struct daemon *d, uint64_t *rss_bytes, double *cpu_seconds)
 	}
 	closedir(dir);
 	qsort(rows, n, sizeof(*rows), by_pid);
+	/* the runs' pids, sorted, each with its agent (ppid holds the index):
+	 * a climb looks each step up in both tables, never through all agents */
+	struct proc_row *runs = pc_xcalloc(d->n_agents + 1, sizeof(*runs));
+	size_t n_runs = 0;
+	for (size_t k = 0; k < d->n_agents; k++)
+		if (d->agents[k]->pid > 0)
+			runs[n_runs++] = (struct proc_row){.pid = d->agents[k]->pid, .ppid = (pid_t)k};
+	qsort(runs, n_runs, sizeof(*runs), by_pid);
 	long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
 	for (size_t i = 0; i < n; i++) {
 		/* climb to a run of ours (a sandbox is never deeper than this) */
 		pid_t p = rows[i].pid;
 		for (int depth = 0; p > 1 && depth < 64; depth++) {
-			size_t k = 0;
-			for (; k < d->n_agents; k++)
-				if (d->agents[k]->pid == p)
-					break;
-			if (k < d->n_agents) {
+			struct proc_row key = {.pid = p};
+			const struct proc_row *run = bsearch(&key, runs, n_runs, sizeof(*runs), by_pid);
+			if (run) {
+				size_t k = (size_t)run->ppid;
 				rss_bytes[k] += rows[i].rss_pages * (uint64_t)page;
 				cpu_seconds[k] += (double)rows[i].ticks / (double)hz;
 				break;
 			}
-			struct proc_row key = {.pid = p};
 			const struct proc_row *up = bsearch(&key, rows, n, sizeof(*rows), by_pid);
 			p = up ? up->ppid : 0;
 		}
 	}
+	free(runs);
 	free(rows);
 }
 
