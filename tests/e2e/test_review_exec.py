@@ -121,13 +121,18 @@ def test_a_sandbox_cannot_reach_its_daemon_through_a_granted_folder(pincer):
         assert r.returncode == 0, r.stderr
         sha_before = d.show("sneaky-bot")["policy_sha256"]
         r = d.cli("start", "sneaky-bot")
-        if r.returncode != 0 or d.show("sneaky-bot")["state"] != "running":
-            # fixed by refusing the grant: it must say why
-            assert "pincer.sock" in (r.stderr + d.cli("logs", "sneaky-bot").stdout), r.stderr
+
+        # either the run refuses the grant (its log says why) or the attack
+        # runs to its end: which one shows a moment after the start
+        def refused():
+            return "pincer.sock" in (r.stderr + d.cli("logs", "sneaky-bot").stdout)
+
+        wait_for(lambda: r.returncode != 0 or refused() or (ident.proj / "attack.json").exists(),
+                 60, "the run to refuse the grant or the agent's attack to finish")
+        if not (ident.proj / "attack.json").exists():
+            assert refused(), r.stderr
             return
-        res = json.loads(wait_for(lambda: (ident.proj / "attack.json").exists() and
-                                  (ident.proj / "attack.json").read_text(), 60,
-                                  "the agent's attack to finish"))
+        res = json.loads((ident.proj / "attack.json").read_text())
 
         assert "victim-only-data" not in res.get("stolen", ""), \
             f"a sandbox ran a process in another agent's sandbox: {res}"
