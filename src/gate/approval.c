@@ -377,6 +377,19 @@ static void expire_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- carrying out ------------------------------------------------------------ */
 
+/* Has the agent closed its side of c, its end-of-stream still unread?
+ * (A decision and the close can come in the same turn of the loop.) */
+static bool agent_left(struct gconn *c)
+{
+	struct bufferevent *b = c->c, *under;
+	while ((under = bufferevent_get_underlying(b)))
+		b = under;
+	evutil_socket_t fd = bufferevent_getfd(b);
+	char x;
+	ssize_t n = fd < 0 ? 0 : recv(fd, &x, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* c's request (the one a was made for) goes now, for a. */
 static void execute(struct gconn *c, struct gate_approval *a)
 {
@@ -516,7 +529,22 @@ static void with_headers(struct gate_approval *a, const char *headers)
 	size_t first = strcspn(a->summary, "\n");
 	_cleanup_buf_ struct pc_buf b = {0};
 	pc_buf_append(&b, a->summary, first);
-	for (const char *h = headers; *h;) {
+	/* a method override first: it says what the request does, and a long
+	 * list is cut at the end */
+	_cleanup_buf_ struct pc_buf ordered = {0};
+	for (int pass = 0; pass < 2; pass++)
+		for (const char *h = headers; *h;) {
+			size_t n = strcspn(h, "\n");
+			bool ov = strncmp(h, "x-http-method", 13) == 0 ||
+				  strncmp(h, "x-method-override:", 18) == 0;
+			if (ov == (pass == 0)) {
+				pc_buf_append(&ordered, h, n);
+				pc_buf_puts(&ordered, "\n");
+			}
+			h += n + (h[n] == '\n');
+		}
+	pc_buf_append(&ordered, "", 1);
+	for (const char *h = ordered.data; *h;) {
 		size_t n = strcspn(h, "\n");
 		if (b.len + n > SUMMARY_HEADERS_MAX) { /* the control message's room */
 			pc_buf_printf(&b, "\n  ...(%zu more bytes of headers, bound too)",
@@ -681,6 +709,23 @@ static void digest_of(const struct gconn *c, const char *body, size_t len, char 
 }
 
 /* The whole body is in: decide what becomes of the request. */
+/* Does the query name the first key of r's json path? (Rails and Laravel
+ * merge the query into the input a JSON body gives: ?stage=won is a body
+ * saying so.) A key with a %-escape may be it: yes. */
+static bool query_names(const char *path, const struct pc_approval_rule *r)
+{
+	const char *q = r->json_path ? strchr(path, '?') : NULL;
+	size_t kl = r->json_path ? strcspn(r->json_path, ".[") : 0;
+	for (const char *a = q ? q + 1 : ""; kl && *a;) {
+		size_t n = strcspn(a, "&;"), k = strcspn(a, "=[&;");
+		k = k < n ? k : n;
+		if ((k == kl && strncasecmp(a, r->json_path, kl) == 0) || memchr(a, '%', k))
+			return true;
+		a += n + (a[n] != '\0');
+	}
+	return false;
+}
+
 static void body_complete(struct gconn *c, const char *body, size_t len)
 {
 	char digest[65];
@@ -695,7 +740,8 @@ static void body_complete(struct gconn *c, const char *body, size_t len)
 		policy_request_methods(c->method, c->ap->headers, c->path, body, len);
 	for (int i = policy_approval_match(p, 0, c->host, m, c->path); i >= 0;
 	     i = policy_approval_match(p, (size_t)i + 1, c->host, m, c->path)) {
-		if (policy_approval_json_match(&p->approvals[i], c->ap->headers, body, len)) {
+		if (policy_approval_json_match(&p->approvals[i], c->ap->headers, body, len) ||
+		    query_names(c->path, &p->approvals[i])) {
 			create(c, (size_t)i, digest, body, len);
 			return;
 		}
@@ -923,6 +969,8 @@ bool approval_check(struct gconn *c, const char *buf)
 					       strchr(dr->host, ':') ||
 					       strspn(dr->host, "0123456789.") == strlen(dr->host));
 	}
+	pc_strv_free(c->overrides);
+	c->overrides = NULL;
 	if (hi < 0 && !deny_methods &&
 	    (!p->n_approvals || policy_approval_match(p, 0, c->host, NULL, c->path) < 0))
 		return true;
@@ -941,8 +989,18 @@ bool approval_check(struct gconn *c, const char *buf)
 		http_reply_error(c, 403, d.reason);
 		return false;
 	}
-	bool unread = false; /* a deny rule may name what the form body says */
-	if (pc_strv_contains(all, "*")) {
+	/* the overrides its head names, for a deny rule naming the address
+	 * its name resolves to (upstream.c) */
+	if (seen[1])
+		c->overrides = pc_steal_ptr(&seen);
+	/* a deny rule may name the method a urlencoded form's _method gives:
+	 * such a body is read whole first (small, as forms are). Multipart
+	 * bodies (uploads) are not, for a deny rule's sake: they go on. */
+	bool unread = false;
+	int ctf = pc_http_find_header(&r->h, buf, "Content-Type");
+	if (pc_strv_contains(all, "*") && ctf >= 0 && r->h.headers[ctf].value.len >= 33 &&
+	    strncasecmp(buf + r->h.headers[ctf].value.off, "application/x-www-form-urlencoded",
+			33) == 0) {
 		policy_egress_decide_req(p, c->host, c->port, c->method, all + 1, c->path, &d);
 		unread = d.verdict == PC_EGRESS_DENY && d.by_deny_rule;
 	}
@@ -1221,8 +1279,19 @@ int gate_approval_decide(struct gate *g, const char *id, bool approve, char *con
 	free(a->reason);
 	a->reason = pc_xstrdup(why);
 	record(g, a, a->conn, AUDIT_ALLOW, "approve", why, 0);
-	if (a->conn)
+	if (a->conn && agent_left(a->conn)) {
+		/* its close not yet read (the decision came first): nothing
+		 * runs for nobody; approved still, for the agent's retry */
+		struct gconn *c = a->conn;
+		release(a);
+		record(g, a, c, AUDIT_NONE, "not-sent",
+		       "approved request not sent: the agent's connection had closed; it stays "
+		       "approved (until it expires) for the agent to send again with "
+		       "X-Pincer-Approval",
+		       0);
+	} else if (a->conn) {
 		execute(a->conn, a);
+	}
 	return 0;
 }
 

@@ -239,6 +239,7 @@ void gconn_free(struct gconn *c)
 					  "(nothing forwarded)");
 	}
 	approval_conn_gone(c);
+	pc_strv_free(c->overrides);
 	upstream_release(c);
 	upstream_cancel(c);
 	http_free_state(c);

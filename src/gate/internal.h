@@ -178,6 +178,10 @@ struct gconn {
 	struct bufferevent *c, *u;   /* client (agent) side, upstream side */
 	struct sockaddr_storage dst; /* capture: where the agent connected */
 	const struct policy *policy; /* the one that decided (kept alive by the box) */
+	/* the request's method and the ones its head says a server may read
+	 * instead (policy_request_methods; NULL: none), for deny rules naming
+	 * the address it resolves to */
+	char **overrides;
 	uint64_t start_ns;
 	uint64_t lat_ns; /* arrival of the request not yet answered or sent on (0: none) */
 

@@ -279,7 +279,8 @@ static bool deny_by_address(struct gconn *c, const struct sockaddr *sa,
 	if (!inet_ntop(sa->sa_family, a, ip, sizeof(ip)) || strcmp(ip, c->host) == 0)
 		return false; /* a literal was decided as such already */
 	struct pc_egress_decision d;
-	policy_egress_decide(c->policy, ip, c->port, c->method, c->path, &d);
+	policy_egress_decide_req(c->policy, ip, c->port, c->method,
+				 c->overrides ? c->overrides + 1 : NULL, c->path, &d);
 	if (d.verdict != PC_EGRESS_DENY || !d.by_deny_rule)
 		return false;
 	*out = d;

@@ -574,13 +574,29 @@ char **policy_request_methods(const char *method, const char *headers, const cha
 		form_methods(q + 1, strlen(q + 1), &out);
 	bool form = content_type_is(headers, "application/x-www-form-urlencoded");
 	bool multi = content_type_is(headers, "multipart/form-data");
-	if (!body) {
-		if (form || multi)
+	bool json = content_type_is(headers, "+json");
+	const char *v;
+	size_t n;
+	/* what a server may read a _method from that we cannot: two
+	 * Content-Types (it picks one), an encoded body (it inflates it) */
+	bool unsure = header_value(headers, "content-type", &v, &n) > 1 ||
+		      (header_value(headers, "content-encoding", &v, &n) &&
+		       !(n == 8 && strncasecmp(v, "identity", 8) == 0));
+	if (body && !len) {
+		/* nothing in it */
+	} else if (unsure) {
+		pc_strv_push(&out, "*");
+	} else if (!body) {
+		if (form || multi || json)
 			pc_strv_push(&out, "*"); /* its body may name one: not read yet */
 	} else if (form) {
 		form_methods(body, len, &out);
-	} else if (multi && has_method_word(body, len)) {
-		pc_strv_push(&out, "*"); /* a part named _method: held */
+	} else if ((multi || json) && has_method_word(body, len)) {
+		/* a part or a key named _method (Laravel reads JSON input too),
+		 * or a part named in RFC 5987 form (name*=): held */
+		pc_strv_push(&out, "*");
+	} else if (multi && memmem(body, len, "name*=", 6)) {
+		pc_strv_push(&out, "*");
 	}
 	return out;
 }

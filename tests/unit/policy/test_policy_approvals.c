@@ -160,9 +160,20 @@ static void test_overrides(void)
 		{"content-type: multipart/form-data; boundary=b\n", "/d",
 		 "--b\r\nContent-Disposition: form-data; name=\"_METHOD\"\r\n\r\nDELETE", "POST,*"},
 		{"content-type: multipart/form-data; boundary=b\n", "/d", "--b\r\nx", "POST"},
-		/* a JSON body's _method is no form field */
-		{"content-type: application/json\n", "/d", "{\"_method\": \"DELETE\"}", "POST"},
-		{"content-type: application/json\n", "/d", NULL, "POST"},
+		/* Laravel reads a JSON body's _method too; JSON without one */
+		{"content-type: application/json\n", "/d", "{\"_method\": \"DELETE\"}", "POST,*"},
+		{"content-type: application/json\n", "/d", NULL, "POST,*"},
+		{"content-type: application/json\n", "/d", "{\"a\": 1}", "POST"},
+		/* what a server may read one from that the gate cannot */
+		{"content-type: application/x-www-form-urlencoded\n"
+		 "content-type: application/x-www-form-urlencoded\n",
+		 "/d", "_method=DELETE", "POST,*"},
+		{"content-type: application/x-www-form-urlencoded\ncontent-encoding: gzip\n", "/d",
+		 "\x1f\x8b", "POST,*"},
+		{"content-encoding: identity\n", "/d", "x", "POST"},
+		{"content-type: multipart/form-data; boundary=b\n", "/d",
+		 "--b\r\nContent-Disposition: form-data; name*=UTF-8''%5Fmethod\r\n\r\nDELETE",
+		 "POST,*"},
 	};
 	for (size_t i = 0; i < PC_ARRAY_SIZE(t); i++) {
 		_cleanup_free_ char *got = rm(t[i].headers, t[i].path, t[i].body);
