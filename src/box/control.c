@@ -500,10 +500,14 @@ static void op_signal(struct control_conn *k, json_t *j, size_t nfd)
 		       NSIG - 1);
 		return;
 	}
-	if (!k->x || !k->x->pid) {
+	if (!k->x) {
 		refuse(k, NULL, NULL, false, "no process to signal: it has not started");
 		return;
 	}
+	/* by its id, also before its start was reported here: PID 1 reads
+	 * the exec and then the signal from one socket, in that order, and
+	 * knows the process by then (the process may well have written to
+	 * its client already: a signal refused then was lost) */
 	sandbox_exec_signal(k->c->L->sb, k->x->id, (int)sig);
 }
 
