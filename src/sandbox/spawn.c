@@ -556,8 +556,12 @@ static void agent_event(struct sandbox *sb, const struct ctl_msg *m)
 
 int sandbox_exec_signal(struct sandbox *sb, uint32_t id, int sig)
 {
+	/* not waiting for its start to be reported: PID 1 reads the exec and
+	 * then this from one socket, in order, and knows the process by then
+	 * (which may have written to its client already: a signal dropped
+	 * here for want of the report was lost) */
 	int i = exec_slot(sb, id);
-	if (i < 0 || !sb->execs[i].started || sb->reported || sb->reaped || sb->ctl < 0)
+	if (i < 0 || sb->reported || sb->reaped || sb->ctl < 0)
 		return -ESRCH;
 	if (sig < 1 || sig >= NSIG)
 		return -EINVAL;
