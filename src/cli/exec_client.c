@@ -197,7 +197,7 @@ int agent_exec(const char *socket, const char *agent, char **argv, char **env, b
 			}
 		}
 		if (EV(i_sock) & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t k = recv(sock, rec, sizeof(rec), 0);
+			ssize_t k = pc_recv(sock, rec, sizeof(rec), 0);
 			if (k < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
 			if (k <= 0) {

@@ -263,7 +263,7 @@ static void on_sub(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct approval_sub *s = arg;
 	char buf[65536];
-	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	ssize_t n = pc_recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -326,7 +326,7 @@ void approvals_unwatch(struct agent *a, const char *why)
 		char buf[65536];
 		ssize_t n;
 		while (why && s->fd >= 0 &&
-		       (n = recv(s->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		       (n = pc_recv(s->fd, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
 			buf[n] = '\0';
 			on_record(a, buf);
 		}

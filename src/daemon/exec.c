@@ -89,7 +89,7 @@ static void on_run(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct exec_conn *c = arg;
 	char buf[CONTROL_MSG_MAX];
-	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	ssize_t n = pc_recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {

@@ -70,9 +70,7 @@ _noreturn_ void sandbox_child_main(struct child_args *a)
 	 * happen before. */
 	struct ctl_msg m;
 	ssize_t n;
-	do
-		n = recv(a->ctl, &m, sizeof(m), 0);
-	while (n < 0 && errno == EINTR);
+	n = pc_recv(a->ctl, &m, sizeof(m), 0);
 	if (n <= 0 || m.type != CTL_GO)
 		_exit(125);
 	/* On cgroup v1 the parent moved us into our cgroup just now: root the

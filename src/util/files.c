@@ -116,6 +116,20 @@ bool pc_fd_is_anon_pipe(int fd)
 	       fstatfs(fd, &fs) == 0 && fs.f_type == PIPEFS_MAGIC;
 }
 
+/* A unix stream or seqpacket peer that closed with data of ours unread
+ * leaves ECONNRESET pending, and a seqpacket socket reports it once ahead of
+ * the messages the peer sent before closing: read on past it (the next read
+ * gives those, then end of file), or a child's last word is lost. */
+ssize_t pc_recv(int sock, void *buf, size_t len, int flags)
+{
+	for (bool reset = false;;) {
+		ssize_t r = recv(sock, buf, len, flags);
+		if (r >= 0 || !(errno == EINTR || (errno == ECONNRESET && !reset)))
+			return r;
+		reset |= errno == ECONNRESET;
+	}
+}
+
 ssize_t pc_recv_fds(int sock, void *data, size_t len, int *fds, size_t *n)
 {
 	struct iovec iov = {.iov_base = data, .iov_len = len};
@@ -131,9 +145,12 @@ ssize_t pc_recv_fds(int sock, void *data, size_t len, int *fds, size_t *n)
 	if (n)
 		*n = 0;
 	ssize_t r;
-	do
+	for (bool reset = false;;) { /* past EINTR and one ECONNRESET: pc_recv */
 		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
+		if (r >= 0 || !(errno == EINTR || (errno == ECONNRESET && !reset)))
+			break;
+		reset |= errno == ECONNRESET;
+	}
 	if (r < 0)
 		return -errno;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {

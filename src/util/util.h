@@ -128,6 +128,10 @@ int pc_send_fds(int sock, const void *data, size_t len, const int *fds, size_t n
  * a sandbox: it names nothing on the host. */
 bool pc_fd_is_anon_pipe(int fd);
 ssize_t pc_recv_fds(int sock, void *data, size_t len, int *fds, size_t *n);
+/* recv(2), read on past EINTR and the one ECONNRESET a unix peer that
+ * closed with our data unread leaves ahead of its last messages. -1 and
+ * errno on error, like recv. */
+ssize_t pc_recv(int sock, void *buf, size_t len, int flags);
 
 /* "~" and "~/x" expanded against home; other paths copied. */
 char *pc_expand_home(const char *path, const char *home);

@@ -2,6 +2,8 @@
 #include "util/util.h"
 #include "../check.h"
 
+#include <sys/socket.h>
+
 static void test_sizes(void)
 {
 	uint64_t v;
@@ -95,8 +97,34 @@ static void test_sha256(void)
 	CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+/* A seqpacket peer that sent its last word and closed with ours unread:
+ * the kernel reports ECONNRESET first; the word must still be read. */
+static void test_recv_after_reset(void)
+{
+	for (int with_fds = 0; with_fds < 2; with_fds++) {
+		int sv[2];
+		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+		CHECK(send(sv[0], "ours", 4, 0) == 4);
+		CHECK(send(sv[1], "last", 4, 0) == 4);
+		close(sv[1]); /* "ours" unread */
+		char buf[8] = {0};
+		if (with_fds) {
+			int fds[1];
+			size_t n = 1;
+			CHECK(pc_recv_fds(sv[0], buf, sizeof(buf), fds, &n) == 4 && n == 0);
+			CHECK(pc_recv_fds(sv[0], buf, sizeof(buf), fds, &n) == 0);
+		} else {
+			CHECK(pc_recv(sv[0], buf, sizeof(buf), 0) == 4);
+			CHECK(pc_recv(sv[0], buf, sizeof(buf), 0) == 0);
+		}
+		CHECK(memcmp(buf, "last", 4) == 0);
+		close(sv[0]);
+	}
+}
+
 int main(void)
 {
+	test_recv_after_reset();
 	test_sha256();
 	test_sizes();
 	test_durations();
