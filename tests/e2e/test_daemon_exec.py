@@ -38,6 +38,19 @@ def exec_ready(d, name, ident=None):
     return got
 
 
+def child_named(ppid, comm):
+    """Is a child of ppid running a program named comm (after its exec)?"""
+    for p in os.listdir("/proc"):
+        try:
+            st = open(f"/proc/{p}/stat").read() if p.isdigit() else ""
+        except OSError:
+            continue
+        if st and st[st.index("(") + 1:st.rindex(")")] == comm and \
+                int(st[st.rindex(")") + 2:].split()[1]) == ppid:
+            return True
+    return False
+
+
 def raw_exec(sock, request, fds, timeout=30):
     """Send one request record with fds on the exec socket; the connected
     socket and the first answer (parsed)."""
@@ -163,17 +176,14 @@ def test_ctrl_c_reaches_the_command_and_a_lost_client_kills_it(daemon):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=d.ident.env())
     assert p.stdout.readline() == "started\n"
-    wait_for(lambda: procs_with(m, argv0="/bin/sh"), 10, "the exec'd shell")
-    # (a second Ctrl-C if the first got nowhere in 10 s, as a person would:
-    # full-suite runs under load lost the first now and then; see the
-    # closing note of stop 12 - still to be found)
-    for _ in range(3):
-        p.send_signal(signal.SIGINT)
-        try:
-            code = p.wait(timeout=10)
-            break
-        except subprocess.TimeoutExpired:
-            code = None
+    shell = wait_for(lambda: procs_with(m, argv0="/bin/sh"), 10, "the exec'd shell")
+    # Ctrl-C once sleep runs: dash loses a SIGINT that reaches its process
+    # group while it is between vfork and exec (the vfork child's "vforked"
+    # flag, in memory it shares with the parent, makes both ignore it):
+    # about 1 in 4 tries on this machine, with no pincer in between
+    wait_for(lambda: child_named(shell[0], "sleep"), 10, "the shell's sleep")
+    p.send_signal(signal.SIGINT)
+    code = p.wait(timeout=10)
     assert code == 128 + signal.SIGINT
     wait_for(lambda: not procs_with(m, argv0="/bin/sh"), 10, "the sleep to end")
 
