@@ -138,6 +138,10 @@ static bool rewrite_request(struct gconn *c, const char *buf)
 	const struct pc_http_request *r = c->req;
 	struct pc_buf *b = &c->head_out;
 	bool inj = inject_applies(c);
+	/* every answer on an intercepted connection is searched for the run's
+	 * secrets (an upstream may hand back what it once got): it must come
+	 * as sent, so the agent's Accept-Encoding gives way to identity */
+	c->want_identity = c->intercept && c->g->creds;
 	if (inj)
 		gate_creds_refresh(c->g->creds, c->g); /* a rotation applies from now */
 	pc_buf_reset(b);
@@ -158,6 +162,8 @@ static bool rewrite_request(struct gconn *c, const char *buf)
 		const struct pc_http_header *h = &r->h.headers[i];
 		if (h->hop || (int)i == r->h.host_header || approval_header(buf, h))
 			continue; /* (an approval's id is the gate's, not the upstream's) */
+		if (c->want_identity && pc_http_span_eq(buf, h->name, "accept-encoding"))
+			continue;
 		if (inj) {
 			if (!inject_header(c, b, buf + h->name.off, h->name.len,
 					   buf + h->value.off, h->value.len))
@@ -171,6 +177,8 @@ static bool rewrite_request(struct gconn *c, const char *buf)
 	}
 	if (inj && !inject_headers(c, b))
 		return false;
+	if (c->want_identity)
+		pc_buf_puts(b, "Accept-Encoding: identity\r\n");
 	if (!r->h.keep_alive)
 		pc_buf_puts(b, "Connection: close\r\n");
 	else if (r->h.version_minor == 0)
@@ -668,6 +676,22 @@ static void rewrite_response(struct gconn *c, const char *buf)
 	evbuffer_add(bufferevent_get_output(c->c), b.data, b.len);
 }
 
+/* An answer's body in a coding other than identity (Content-Encoding, or a
+ * transfer coding besides chunked): what it is, else NULL. Redaction reads
+ * bytes as sent, so such a body could carry a secret past it. */
+static const char *encoded_answer(const struct pc_http_response *r, const char *buf)
+{
+	if (r->h.te_other)
+		return "a Transfer-Encoding other than chunked";
+	for (unsigned i = 0; i < r->h.nheaders; i++) {
+		const struct pc_http_header *h = &r->h.headers[i];
+		if (pc_http_span_eq(buf, h->name, "content-encoding") &&
+		    !pc_http_span_eq(buf, h->value, "identity") && h->value.len)
+			return "a Content-Encoding";
+	}
+	return NULL;
+}
+
 /* Returns true when a whole head was handled. */
 static bool parse_response_head(struct gconn *c)
 {
@@ -694,6 +718,19 @@ static bool parse_response_head(struct gconn *c)
 		return false;
 	}
 	struct pc_http_response *r = c->resp;
+	const char *coding = NULL;
+	if (c->want_identity && !r->interim && r->h.body != PC_HTTP_BODY_NONE &&
+	    (coding = encoded_answer(r, buf))) {
+		char why[300];
+		snprintf(why, sizeof(why),
+			 "upstream %s answered with %s though asked for identity: an encoded "
+			 "answer cannot be searched for secrets, so it is not passed on",
+			 c->addr, coding);
+		gate_record(c, AUDIT_NONE, "upstream", NULL, why);
+		c->up_reusable = false;
+		http_reply_error(c, 502, "upstream answered with an encoding pincer cannot search");
+		return false;
+	}
 	if (!r->interim) {
 		/* a body that ends at close ends the client's connection too;
 		 * an upstream that only will not take another request is left

@@ -262,10 +262,6 @@ bool inject_header(struct gconn *c, struct pc_buf *b, const char *name, size_t n
 		    strncasecmp(cr->header, name, nlen) == 0)
 			return true; /* the credential's own header is written by inject_headers */
 	}
-	/* the answer must come back as sent, so that redaction can read it:
-	 * the agent's Accept-Encoding goes, inject_headers sends "identity" */
-	if (nlen == 15 && strncasecmp(name, "Accept-Encoding", 15) == 0)
-		return true;
 	pc_buf_append(b, name, nlen);
 	pc_buf_puts(b, ": ");
 	if (!put_swapped(c, b, value, vlen, false))
@@ -321,7 +317,6 @@ bool inject_headers(struct gconn *c, struct pc_buf *b)
 		pc_buf_puts(b, "\r\n");
 		note_injected(c, cr);
 	}
-	pc_buf_puts(b, "Accept-Encoding: identity\r\n");
 	return true;
 }
 

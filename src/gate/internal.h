@@ -233,6 +233,7 @@ struct gconn {
 	char injected[160]; /* credentials injected into the current request */
 	char injected_owner[140];
 	bool redacted; /* the current answer had a secret taken out (recorded once) */
+	bool want_identity; /* the answer is searched: asked for, and must be, unencoded */
 	const struct gate_cred *unsafe; /* the secret that could not go in a header */
 	/* a body being searched (exfiltration) or redacted: decoded chunked
 	 * data waits here; the last max_pat-1 bytes are always held back */

@@ -24,6 +24,7 @@ Secrets: each test makes fresh random ones (secret()), so a byte sequence
 of a secret found anywhere can only have come from this test's run.
 """
 import base64
+import gzip
 import json
 import os
 import secrets as _rand
@@ -205,6 +206,8 @@ class _HeadersHandler(up._Handler):
         route = self.path.split("?")[0]
         if route.startswith("/forms") or route == "/sleep":
             return self._forms_or_sleep(route)
+        if route.startswith("/gzip"):
+            return self._gzipped(route)
         if route != "/headers":
             try:
                 return super()._serve()
@@ -233,6 +236,26 @@ class _HeadersHandler(up._Handler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(out)
+
+    def _gzipped(self, route):
+        """/gzip: the request's headers as JSON, gzip-compressed whatever the
+        client asked for (Content-Encoding: gzip); /gzip-te: the same as a
+        transfer coding (Transfer-Encoding: gzip, chunked). An upstream
+        that hands the secret it got back in a form redaction cannot read."""
+        self._body()
+        self.server.record(up.Request(self.command, self.path, dict(self.headers), b""))
+        out = gzip.compress(json.dumps({"headers": dict(self.headers)}).encode())
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if route == "/gzip-te":
+            self.send_header("Transfer-Encoding", "gzip, chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(out), out))
+            return
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
 
     def _forms_or_sleep(self, route):
         """/forms...: the raw path and every header, base64-encoded, as

@@ -265,3 +265,56 @@ def test_client_that_half_closes_without_close_notify_does_not_hang_the_gate(inj
     assert outs(r) == [["half-closed", i, "HTTP/1.1 200 OK"] for i in range(3)] + \
         [["next", "HTTP/1.1 200 OK"]], r.stdout + r.stderr
     assert ended(inj)
+
+
+def test_an_answer_redaction_cannot_read_is_not_passed_on(inj):
+    """Answers are searched for the secret as sent, so the gate asks for
+    identity. An upstream that answers gzip anyway (Content-Encoding, or a
+    transfer coding besides chunked) with the secret it got inside would
+    carry it past redaction: the agent gets 502 instead, and the record
+    says why. A plain answer from the same host still passes."""
+    key = secret()
+    inj.set_secret("anthropic", key)
+    pol = inj.policy(EGRESS, ANTHROPIC)
+    r = inj.run(pol, py_agent(f"""
+        import gzip, os
+        ph = os.environ["ANTHROPIC_API_KEY"]
+        for route in ("gzip", "gzip-te", "headers"):
+            st, hd, body = fetch("https://127.0.0.1:{inj.api}/" + route,
+                                 {{"x-api-key": ph, "Accept-Encoding": "gzip"}})
+            out(route, st, hd.get("x-pincer-denied"), body)
+        """))
+    no_secret_in(r.stdout + r.stderr, key)
+    got = {g[0]: g[1:] for g in outs(r)}
+    for route in ("gzip", "gzip-te"):
+        st, denied, body = got[route]
+        assert st == 502 and "encoding pincer cannot search" in denied, (route, got[route])
+    assert got["headers"][0] == 200, got
+    # the attack was real: the upstream got the secret and was asked for identity
+    for q in inj.ups.api.requests:
+        assert hget(q.headers, "x-api-key") == key, q
+        assert hget(q.headers, "Accept-Encoding") == "identity", q
+    recs = inj.egress(decision="-", why="upstream")
+    assert len(recs) == 2, inj.log()
+    assert "answered with a Content-Encoding though asked for identity" in recs[0]["reason"]
+    assert "a Transfer-Encoding other than chunked" in recs[1]["reason"]
+    no_secret_in(inj.audit_text(), key, what="audit log")
+
+
+def test_identity_is_asked_for_on_every_intercepted_request(inj):
+    """A request that carries no credential, to a host the gate intercepts
+    in a run that has secrets, still asks for identity: an upstream may hand
+    back a secret it got on an earlier request."""
+    inj.set_secret("anthropic", secret())
+    pol = inj.policy(EGRESS.replace("  - host: localhost\n", "  - host: localhost\n"
+                                    "    methods: [GET]\n"), ANTHROPIC)
+    r = inj.run(pol, py_agent(f"""
+        st, hd, body = fetch("https://localhost:{inj.api}/headers?plain",
+                             {{"Accept-Encoding": "gzip, br"}})
+        out(st, body)
+        """))
+    [[st, body]] = outs(r)
+    assert st == 200, body
+    [q] = inj.ups.api.requests
+    assert hget(q.headers, "Accept-Encoding") == "identity", q.headers
+    assert inj.one(decision="allow", proto="https", host="localhost")
