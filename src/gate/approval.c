@@ -1154,13 +1154,12 @@ static int keep_seen(struct gate *g, struct gate_creds **cs)
 	return 0;
 }
 
-size_t approval_secret_values(const struct gate *g, struct cred_value *out, size_t cap,
-			      size_t *max_pat)
+size_t approval_secret_values(const struct gate *g, struct cred_value *out, size_t *max_pat)
 {
 	size_t k = 0;
 	const struct gate_approvals *t = g->approvals;
-	for (size_t i = 0; t && i < t->n_seen && k < cap; i++)
-		k += creds_secret_values(t->seen[i], out + k, cap - k);
+	for (size_t i = 0; t && i < t->n_seen; i++)
+		k += creds_secret_values(t->seen[i], out ? out + k : NULL);
 	if (max_pat)
 		*max_pat = t ? t->seen_max_pat : 0;
 	return k;

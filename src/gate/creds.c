@@ -686,37 +686,40 @@ static size_t cred_values(const struct gate_cred *cr, struct cred_value *v)
 	return k;
 }
 
-size_t creds_foreign_values(const struct gate_creds *cs, const char *host, struct cred_value *out,
-			    size_t cap)
+size_t creds_foreign_values(const struct gate_creds *cs, const char *host, struct cred_value *out)
 {
 	size_t k = 0;
 	for (size_t i = 0; cs && i < cs->n; i++) {
 		const struct gate_cred *cr = &cs->c[i];
-		if (cred_for_host(cr, host) || k + 3 > cap)
+		if (cred_for_host(cr, host))
 			continue;
 		struct cred_value v[3];
 		size_t m = cred_values(cr, v);
-		for (size_t j = 0; j < m; j++) {
-			v[j].cred = cr;
-			out[k++] = v[j];
-		}
+		for (size_t j = 0; j < m; j++, k++)
+			if (out)
+				out[k] = (struct cred_value){v[j].p, v[j].n, v[j].what, cr};
 	}
 	return k;
 }
 
-size_t creds_secret_values(const struct gate_creds *cs, struct cred_value *out, size_t cap)
+size_t creds_secret_values(const struct gate_creds *cs, struct cred_value *out)
 {
 	size_t k = 0;
-	for (size_t i = 0; cs && i < cs->n && k + 2 <= cap; i++) {
+#define PUT(P, N, WHAT)                                                                   \
+	do {                                                                              \
+		if (out)                                                                  \
+			out[k] = (struct cred_value){(P), (N), (WHAT), cr};               \
+		k++;                                                                      \
+	} while (0)
+	for (size_t i = 0; cs && i < cs->n; i++) {
 		const struct gate_cred *cr = &cs->c[i];
 		if (cr->secret)
-			out[k++] = (struct cred_value){cr->secret, cr->len, "secret value", cr};
+			PUT(cr->secret, cr->len, "secret value");
 		if (cr->previous)
-			out[k++] = (struct cred_value){cr->previous, cr->prev_len,
-						       "previous secret value", cr};
-		for (size_t f = 0; f < cr->n_forms && k < cap; f++)
-			out[k++] = (struct cred_value){cr->forms[f].p, cr->forms[f].n,
-						       "secret value (encoded)", cr};
+			PUT(cr->previous, cr->prev_len, "previous secret value");
+		for (size_t f = 0; f < cr->n_forms; f++)
+			PUT(cr->forms[f].p, cr->forms[f].n, "secret value (encoded)");
 	}
+#undef PUT
 	return k;
 }

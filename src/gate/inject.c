@@ -13,16 +13,30 @@
 #include <ctype.h>
 #include <string.h>
 
+static void values_alloc(struct cred_values *s, size_t need)
+{
+	s->v = need <= GATE_CRED_VALUES_LOCAL ? s->local : pc_xcalloc(need, sizeof(*s->v));
+}
+
+static void cred_values_free(struct cred_values *s)
+{
+	if (s->v != s->local)
+		free(s->v);
+	s->v = NULL;
+}
+
 /* What may not leave in c's request: the run's values that are not for
  * its host, and every approver's secret this run acted with (the agent
- * never holds one: it can only have read it back); *max_pat: the longest. */
-static size_t foreign(struct gconn *c, struct cred_value *v, size_t *max_pat)
+ * never holds one: it can only have read it back). */
+static void foreign(struct gconn *c, struct cred_values *s)
 {
-	size_t k = creds_foreign_values(c->g->creds, c->host, v, GATE_CRED_VALUES_MAX);
+	const struct gate_creds *cs = c->g->creds;
+	size_t mine = creds_foreign_values(cs, c->host, NULL);
+	values_alloc(s, mine + approval_secret_values(c->g, NULL, NULL));
+	creds_foreign_values(cs, c->host, s->v);
 	size_t theirs = 0;
-	k += approval_secret_values(c->g, v + k, GATE_CRED_VALUES_MAX - k, &theirs);
-	*max_pat = c->g->creds->max_pat > theirs ? c->g->creds->max_pat : theirs;
-	return k;
+	s->n = mine + approval_secret_values(c->g, s->v + mine, &theirs);
+	s->max_pat = cs && cs->max_pat > theirs ? cs->max_pat : theirs;
 }
 
 /* The audit record and the refusal of an exfiltration attempt. */
@@ -71,13 +85,12 @@ static void exfiltration(struct gconn *c, const struct cred_value *v, const char
 
 bool inject_check_head(struct gconn *c, const char *buf, size_t line_len, size_t head_len)
 {
-	struct cred_value v[GATE_CRED_VALUES_MAX];
-	size_t max_pat;
-	size_t k = foreign(c, v, &max_pat);
-	for (size_t i = 0; i < k; i++) {
-		const char *at = memmem(buf, head_len, v[i].p, v[i].n);
+	_cleanup_(cred_values_free) struct cred_values s;
+	foreign(c, &s);
+	for (size_t i = 0; i < s.n; i++) {
+		const char *at = memmem(buf, head_len, s.v[i].p, s.v[i].n);
 		if (at) {
-			exfiltration(c, &v[i], (size_t)(at - buf) < line_len ? "url" : "header");
+			exfiltration(c, &s.v[i], (size_t)(at - buf) < line_len ? "url" : "header");
 			return false;
 		}
 	}
@@ -375,16 +388,15 @@ static size_t releasable(struct evbuffer *in, size_t n, bool last, const struct 
 
 bool scan_request(struct gconn *c, struct evbuffer *in, size_t n, bool last, size_t *ok)
 {
-	struct cred_value v[GATE_CRED_VALUES_MAX];
-	size_t max_pat;
-	size_t k = foreign(c, v, &max_pat);
+	_cleanup_(cred_values_free) struct cred_values s;
+	foreign(c, &s);
 	struct evbuffer_ptr at;
-	const struct cred_value *hit = k ? search(in, 0, n, v, k, &at) : NULL;
+	const struct cred_value *hit = s.n ? search(in, 0, n, s.v, s.n, &at) : NULL;
 	if (hit) {
 		exfiltration(c, hit, "body");
 		return false;
 	}
-	*ok = k ? releasable(in, n, last, v, k, max_pat) : n;
+	*ok = s.n ? releasable(in, n, last, s.v, s.n, s.max_pat) : n;
 	return true;
 }
 
@@ -419,23 +431,26 @@ static const uint8_t *redaction(const struct cred_value *v, uint8_t *stars)
 
 /* Every secret an answer to c may echo: the run's, and every approver's
  * this run acted with (an upstream may hand one back to any later request,
- * not only to the approved one); *max_pat: the longest. */
-static size_t secrets_of(const struct gconn *c, struct cred_value *v, size_t *max_pat)
+ * not only to the approved one). */
+static void secrets_of(const struct gconn *c, struct cred_values *s)
 {
-	size_t k = creds_secret_values(c->g->creds, v, GATE_CRED_VALUES_MAX);
+	const struct gate_creds *cs = c->g->creds;
+	size_t mine = creds_secret_values(cs, NULL);
+	values_alloc(s, mine + approval_secret_values(c->g, NULL, NULL));
+	creds_secret_values(cs, s->v);
 	size_t theirs = 0;
-	k += approval_secret_values(c->g, v + k, GATE_CRED_VALUES_MAX - k, &theirs);
-	*max_pat = c->g->creds ? c->g->creds->max_pat : 0;
-	if (theirs > *max_pat)
-		*max_pat = theirs;
-	return k;
+	s->n = mine + approval_secret_values(c->g, s->v + mine, &theirs);
+	s->max_pat = cs ? cs->max_pat : 0;
+	if (theirs > s->max_pat)
+		s->max_pat = theirs;
 }
 
 size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last)
 {
-	struct cred_value v[GATE_CRED_VALUES_MAX];
-	size_t max_pat;
-	size_t k = secrets_of(c, v, &max_pat);
+	_cleanup_(cred_values_free) struct cred_values s;
+	secrets_of(c, &s);
+	const struct cred_value *v = s.v;
+	size_t k = s.n;
 	if (!k)
 		return n;
 	/* value by value, each pass after what the last one replaced: a
@@ -451,15 +466,15 @@ size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last)
 			from = (size_t)at.pos + v[i].n;
 		}
 	}
-	return releasable(in, n, last, v, k, max_pat);
+	return releasable(in, n, last, v, k, s.max_pat);
 }
 
 void redact_mem(struct gconn *c, char *p, size_t n)
 {
-	struct cred_value v[GATE_CRED_VALUES_MAX];
-	size_t max_pat;
-	size_t k = secrets_of(c, v, &max_pat);
-	for (size_t i = 0; i < k; i++) {
+	_cleanup_(cred_values_free) struct cred_values s;
+	secrets_of(c, &s);
+	const struct cred_value *v = s.v;
+	for (size_t i = 0; i < s.n; i++) {
 		char *at = p, *f;
 		while ((f = memmem(at, n - (size_t)(at - p), v[i].p, v[i].n))) {
 			uint8_t *stars = pc_xmalloc(v[i].n);

@@ -130,7 +130,15 @@ struct cred_value {
 	const char *what; /* "placeholder", "secret value", "previous secret value" */
 	const struct gate_cred *cred;
 };
-#define GATE_CRED_VALUES_MAX 512
+/* The values one search looks for: on the stack up to this many (always,
+ * but for policies with dozens of credentials or runs that acted for many
+ * approvers), else on the heap; none is ever left out. */
+#define GATE_CRED_VALUES_LOCAL 256
+struct cred_values {
+	struct cred_value *v;
+	size_t n, max_pat;
+	struct cred_value local[GATE_CRED_VALUES_LOCAL];
+};
 
 /* What approval.c knows of c's current request, once an approval rule
  * matched it or it named an approval (X-Pincer-Approval); from its head
@@ -416,11 +424,10 @@ void redacted_note(struct gconn *c, const struct cred_value *v);
 void gate_creds_refresh(struct gate_creds *cs, struct gate *g);
 bool cred_for_host(const struct gate_cred *cr, const char *host);
 /* The values that must not go to host: placeholders and secrets of every
- * credential that does not name it. */
-size_t creds_foreign_values(const struct gate_creds *cs, const char *host, struct cred_value *out,
-			    size_t cap);
-/* Every secret value (for redacting answers). */
-size_t creds_secret_values(const struct gate_creds *cs, struct cred_value *out, size_t cap);
+ * credential that does not name it. out NULL: only counted. */
+size_t creds_foreign_values(const struct gate_creds *cs, const char *host, struct cred_value *out);
+/* Every secret value (for redacting answers). out NULL: only counted. */
+size_t creds_secret_values(const struct gate_creds *cs, struct cred_value *out);
 
 /* approval.c (box/control.h, "approvals") */
 /* For every HTTP request on_request decided: true when it goes on now;
@@ -436,8 +443,7 @@ void approval_answered(struct gconn *c, int status, const char *why);
 void approval_conn_gone(struct gconn *c); /* gconn_free */
 /* Every approver's secret this run acted with (kept to its end): redacted
  * from every answer, refused in every request; *max_pat: the longest. */
-size_t approval_secret_values(const struct gate *g, struct cred_value *out, size_t cap,
-			      size_t *max_pat);
+size_t approval_secret_values(const struct gate *g, struct cred_value *out, size_t *max_pat);
 /* A tunnel to a host whose requests approvals must see, which the gate
  * does not see into: refused (recorded); true when so. */
 bool approval_tunnel_refused(struct gconn *c);

@@ -318,3 +318,36 @@ def test_identity_is_asked_for_on_every_intercepted_request(inj):
     [q] = inj.ups.api.requests
     assert hget(q.headers, "Accept-Encoding") == "identity", q.headers
     assert inj.one(decision="allow", proto="https", host="localhost")
+
+
+def test_every_secret_is_searched_however_many_credentials(inj):
+    """A search used to look for at most 512 values and drop the rest
+    silently: 80 credentials whose secrets hold '/' (7 spellings each) left
+    the last ones neither redacted nor refused. The last credential's
+    secret, echoed by its host, is redacted; its placeholder sent to another
+    host is refused."""
+    many = 80
+    creds = ""
+    for i in range(many):
+        inj.set_secret(f"c{i}", secret(f"sk-{i}/"))
+        creds += f"- name: c{i}\n  host: h{i}.example\n  placeholder: C{i}_KEY\n"
+    key = secret("sk-last/")
+    inj.set_secret("anthropic", key)
+    pol = inj.policy(EGRESS, creds + ANTHROPIC)
+    r = inj.run(pol, py_agent(f"""
+        import os
+        ph = os.environ["ANTHROPIC_API_KEY"]
+        st, hd, body = fetch("https://127.0.0.1:{inj.api}/headers", {{"x-api-key": ph}})
+        out("echo", st, body)
+        st, hd, body = fetch("http://localhost:{inj.web}/x", {{"x-other": ph}})
+        out("other", st)
+        """))
+    no_secret_in(r.stdout + r.stderr, key)
+    got = {g[0]: g[1:] for g in outs(r)}
+    st, body = got["echo"]
+    assert st == 200, body
+    assert [hget(q.headers, "x-api-key") for q in inj.ups.api.requests][:1] == [key]
+    assert inj.one(decision="-", why="redacted")["reason"].endswith(
+        "credential anthropic: replaced before the agent saw it"), inj.log()
+    assert got["other"] == [403], got  # its placeholder to a host it does not name
+    assert inj.exfil(credential="anthropic"), inj.log()
