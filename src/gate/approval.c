@@ -761,6 +761,26 @@ static void body_complete(struct gconn *c, const char *body, size_t len)
 
 static bool chunked_more(struct gconn *c, const struct evbuffer_iovec *iov, int k);
 
+/* Why a body too long to hold is refused (length 0: chunked, not known). */
+static void too_long(const struct gconn *c, uint64_t length, char *why, size_t n)
+{
+	const struct gconn_approval *ap = c->ap;
+	char size[64] = "";
+	if (length)
+		snprintf(size, sizeof(size), " (%llu bytes)", (unsigned long long)length);
+	if (ap->for_deny)
+		snprintf(why, n,
+			 "egress denied: a deny rule names methods for %.200s and the body may "
+			 "name one (_method in a form, multipart or JSON body); it is read whole "
+			 "first, and the body%s is larger than %zu bytes",
+			 c->host, size, ap->body_max);
+	else
+		snprintf(why, n,
+			 "approval needed, but the body%s is larger than the %zu bytes a request "
+			 "held for approval may have (the rule's body_max): refused",
+			 size, ap->body_max);
+}
+
 void approval_readable(struct gconn *c)
 {
 	struct gconn_approval *ap = c->ap;
@@ -830,13 +850,8 @@ static bool chunked_more(struct gconn *c, const struct evbuffer_iovec *iov, int 
 				pc_buf_append(&ap->data, d, dlen);
 			if (ap->data.len > ap->body_max ||
 			    ap->walked >= raw_max(ap)) { /* the input holds no more */
-				char why[300];
-				snprintf(
-					why, sizeof(why),
-					"approval needed, but the body is larger than the %zu bytes "
-					"a request held for approval may have (the rule's body_max): "
-					"refused",
-					ap->body_max);
+				char why[400];
+				too_long(c, 0, why, sizeof(why));
 				refuse(c, 413, NULL, "refuse", why);
 				return true;
 			}
@@ -993,19 +1008,17 @@ bool approval_check(struct gconn *c, const char *buf)
 	 * its name resolves to (upstream.c) */
 	if (seen[1])
 		c->overrides = pc_steal_ptr(&seen);
-	/* a deny rule may name the method a urlencoded form's _method gives:
-	 * such a body is read whole first (small, as forms are). Multipart
-	 * bodies (uploads) are not, for a deny rule's sake: they go on. */
+	/* a deny rule may name the method a body's _method gives (a form, a
+	 * multipart part, a JSON key: Rails and Laravel read all three): such
+	 * a body is read whole first, up to body_max */
 	bool unread = false;
-	int ctf = pc_http_find_header(&r->h, buf, "Content-Type");
-	if (pc_strv_contains(all, "*") && ctf >= 0 && r->h.headers[ctf].value.len >= 33 &&
-	    strncasecmp(buf + r->h.headers[ctf].value.off, "application/x-www-form-urlencoded",
-			33) == 0) {
+	if (pc_strv_contains(all, "*")) {
 		policy_egress_decide_req(p, c->host, c->port, c->method, all + 1, c->path, &d);
 		unread = d.verdict == PC_EGRESS_DENY && d.by_deny_rule;
 	}
-	if (hi < 0 && !unread &&
-	    (!p->n_approvals || policy_approval_match(p, 0, c->host, all, c->path) < 0))
+	bool for_approval =
+		hi >= 0 || (p->n_approvals && policy_approval_match(p, 0, c->host, all, c->path) >= 0);
+	if (!for_approval && !unread)
 		return true; /* nothing to do with approvals */
 
 	ap = c->ap = pc_xcalloc(1, sizeof(*ap));
@@ -1019,6 +1032,7 @@ bool approval_check(struct gconn *c, const char *buf)
 			pc_xstrndup(buf + r->h.headers[ct].value.off, r->h.headers[ct].value.len);
 	ap->headers = pc_steal_ptr(&hd);
 	ap->body_max = body_max_for(c, all);
+	ap->for_deny = !for_approval;
 	if (!budget(c))
 		return false;
 	if (hi >= 0) {
@@ -1038,11 +1052,8 @@ bool approval_check(struct gconn *c, const char *buf)
 	}
 	bool expect = r->h.expect_continue;
 	if (ap->body == PC_HTTP_BODY_LENGTH && ap->length > ap->body_max) {
-		char why[300];
-		snprintf(why, sizeof(why),
-			 "approval needed, but the body (%llu bytes) is larger than the %zu bytes a "
-			 "request held for approval may have (the rule's body_max): refused",
-			 (unsigned long long)ap->length, ap->body_max);
+		char why[400];
+		too_long(c, ap->length, why, sizeof(why));
 		if (expect || ap->length > APPROVAL_DISCARD_TIMES * (uint64_t)ap->body_max) {
 			refuse(c, 413, NULL, "refuse", why); /* the rest may meet a reset */
 			return false;

@@ -164,6 +164,7 @@ struct gconn_approval {
 	bool has_id;
 	bool reparse;	  /* the head is being parsed again, the outcome known */
 	bool pass;	  /* no rule holds it: it goes on as it is */
+	bool for_deny;	  /* read only for a deny rule's sake (no approval rule met) */
 	bool sent;	  /* carrying out go: its head went upstream */
 	uint64_t discard; /* refused (why): bytes of it still to read and drop */
 	char *why;

@@ -128,3 +128,37 @@ def test_deny_rule_reads_case_and_overrides(appr):
             assert "by the method override it carries" in recs[-1]["reason"]
     assert len(got(web, "POST", "/deals/7")) == 1
     assert not [q for q in web.requests if q.method.upper() == "DELETE" and "eals" in q.path]
+
+
+def test_deny_rule_reads_multipart_and_json_bodies(appr):
+    """Rails reads _method from a multipart part, Laravel from a JSON key:
+    a deny rule naming DELETE must see them there too (it read urlencoded
+    forms only, and a multipart POST with _method=DELETE went through).
+    Such a body is read whole first; one larger than body_max (1M) is
+    refused with a 413 that says why."""
+    p = appr.policy(DENY, CRM)
+    run = appr.start(p)
+    appr.runs.append(run)
+    web, url = appr.ups.web, appr.web_url + "/deals/7"
+    multi = {"Content-Type": "multipart/form-data; boundary=XyZ"}
+
+    def part(name, value):
+        return (f"--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+                f"{value}\r\n")
+    # control: a multipart and a JSON body without _method go
+    assert run.fetch(url, method="POST", body=part("a", "1") + "--XyZ--\r\n",
+                     headers=multi)[0] == 200
+    assert run.fetch(url, method="POST", body='{"a": 1}', headers=JSON)[0] == 200
+    for body, hdr in ((part("a", "1") + part("_method", "DELETE") + "--XyZ--\r\n", multi),
+                      ('{"a": 1, "_Method": "delete"}', JSON)):
+        st, _, text = run.fetch(url, method="POST", body=body, headers=hdr)
+        assert st == 403, (hdr, st, text)
+    recs = [x for x in appr.ident.records() if x["type"] == "egress"
+            and x.get("why") == "deny-rule" and x.get("path") == "/deals/7"]
+    assert len(recs) == 2, recs
+    # too long to read for the deny rule's sake: refused, and said why
+    st, hd, text = run.fetch(url, method="POST", headers=multi, size=(1 << 20) + 1)
+    assert st == 413, (st, text)
+    assert "a deny rule names methods for 127.0.0.1 and the body may name one" in text
+    assert len(got(web, "POST", "/deals/7")) == 2  # the two controls only
+    assert not [q for q in web.requests if q.method.upper() == "DELETE" and "eals" in q.path]
