@@ -23,13 +23,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define API_BODY_MAX   (1 << 20)
+#define API_BODY_MAX	(1 << 20)
 #define API_HEADERS_MAX 16384
-#define API_TIMEOUT_S  10
-#define LOG_FOLLOW_MS  200
-#define LOG_CHUNK      65536
-#define LOG_QUEUE_MAX  (1 << 20)  /* a follower's unsent bytes */
-#define LOG_REPLY_MAX  (8 << 20)  /* a log answer: its last 8 MiB */
+#define API_TIMEOUT_S	10
+#define LOG_FOLLOW_MS	200
+#define LOG_CHUNK	65536
+#define LOG_QUEUE_MAX	(1 << 20) /* a follower's unsent bytes */
+#define LOG_REPLY_MAX	(8 << 20) /* a log answer: its last 8 MiB */
 
 struct caller {
 	uid_t uid;
@@ -50,9 +50,17 @@ void api_reply_json(struct evhttp_request *req, int code, json_t *j)
 	static const struct {
 		int code;
 		const char *text;
-	} reasons[] = {{200, "OK"},	    {201, "Created"},	    {400, "Bad Request"},
-		       {403, "Forbidden"},  {404, "Not Found"},	    {405, "Method Not Allowed"},
-		       {409, "Conflict"},   {500, "Internal Server Error"}};
+	} reasons[] = {{200, "OK"},
+		       {201, "Created"},
+		       {400, "Bad Request"},
+		       {403, "Forbidden"},
+		       {404, "Not Found"},
+		       {405, "Method Not Allowed"},
+		       {409, "Conflict"},
+		       {413, "Content Too Large"},
+		       {429, "Too Many Requests"},
+		       {500, "Internal Server Error"},
+		       {503, "Service Unavailable"}};
 	const char *reason = "Error";
 	for (size_t i = 0; i < PC_ARRAY_SIZE(reasons); i++)
 		if (reasons[i].code == code)
@@ -104,11 +112,11 @@ static json_t *agent_json(const struct agent *a)
 	json_t *cmd = json_array();
 	for (size_t i = 0; a->command[i]; i++)
 		json_array_append_new(cmd, json_string(a->command[i]));
-	json_t *j = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:s}", "name", a->name, "user",
-			      a->user, "command", cmd, "restart", agent_restart_name(a->restart),
-			      "policy_sha256", a->policy_sha256, "state",
-			      agent_state_name(a->state), "restarts", (json_int_t)a->restarts,
-			      "created", a->created);
+	json_t *j =
+		json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:s}", "name", a->name, "user",
+			  a->user, "command", cmd, "restart", agent_restart_name(a->restart),
+			  "policy_sha256", a->policy_sha256, "state", agent_state_name(a->state),
+			  "restarts", (json_int_t)a->restarts, "created", a->created);
 	json_object_set_new(j, "pid", a->pid ? json_integer(a->pid) : json_null());
 	json_object_set_new(j, "network_revoked", json_boolean(a->revoked));
 	json_object_set_new(j, "started", a->started[0] ? json_string(a->started) : json_null());
@@ -147,7 +155,8 @@ bool daemon_peer_local(int fd)
 		if (ns >= 0) {
 			int r = fstat(ns, &theirs);
 			close(ns);
-			return r == 0 && theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev;
+			return r == 0 && theirs.st_ino == mine.st_ino &&
+			       theirs.st_dev == mine.st_dev;
 		}
 	}
 	struct ucred cr;
@@ -192,22 +201,24 @@ static void create(struct daemon *d, struct evhttp_request *req, const struct ca
 	if (!j || !json_is_object(j)) {
 		json_decref(j);
 		api_reply_error(req, 400, "the body is not a JSON object: %s",
-			    j ? "another JSON value" : jerr.text);
+				j ? "another JSON value" : jerr.text);
 		return;
 	}
-	static const char *const known[] = {"name", "policy", "user", "command", "restart",
-					    "start", NULL};
+	static const char *const known[] = {"name",    "policy", "user", "command",
+					    "restart", "start",	 NULL};
 	const char *key;
 	json_t *v;
-	json_object_foreach(j, key, v) {
+	json_object_foreach(j, key, v)
+	{
 		bool ok = false;
 		for (size_t i = 0; known[i]; i++)
 			ok |= strcmp(key, known[i]) == 0;
 		if (!ok) {
-			api_reply_error(req, 400,
-				    "unknown field '%.60s' (name, policy, user, command, restart, "
-				    "start)",
-				    key);
+			api_reply_error(
+				req, 400,
+				"unknown field '%.60s' (name, policy, user, command, restart, "
+				"start)",
+				key);
 			json_decref(j);
 			return;
 		}
@@ -283,17 +294,54 @@ static void create(struct daemon *d, struct evhttp_request *req, const struct ca
 
 /* ---- logs --------------------------------------------------------------- */
 
+/* A followed log holds a connection and the log's fd for as long as the
+ * caller likes: one user may not hold them all (fds are the daemon's). */
+#define FOLLOWERS_MAX	  512
+#define FOLLOWERS_PER_UID 16
+
 struct follower {
+	struct daemon *d;
 	struct evhttp_request *req;
 	struct event *timer;
 	int fd;
+	uid_t uid;
+	struct follower *prev, *next;
 };
 
 static void follower_free(struct follower *f)
 {
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		f->d->followers = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->d->n_followers--;
 	event_free(f->timer);
 	close(f->fd);
 	free(f);
+}
+
+/* May c follow one more log? If not: answered 429, and recorded (at most
+ * once a second: a flood must not flood the log). */
+static bool may_follow(struct daemon *d, struct evhttp_request *req, const struct caller *c,
+		       const char *agent)
+{
+	size_t mine = 0;
+	for (const struct follower *f = d->followers; f; f = f->next)
+		mine += f->uid == c->uid;
+	if (mine < FOLLOWERS_PER_UID && d->n_followers < FOLLOWERS_MAX)
+		return true;
+	uint64_t now = pc_now_ns();
+	if (mine >= FOLLOWERS_PER_UID && now - d->follow_refused_ns > 1000000000ULL) {
+		d->follow_refused_ns = now;
+		audit_refusal(d, req, c, "follow more than 16 logs at once", agent);
+	}
+	api_reply_error(req, 429,
+			"too many logs followed at once (%d per caller, %d in all): stop one "
+			"first",
+			FOLLOWERS_PER_UID, FOLLOWERS_MAX);
+	return false;
 }
 
 static bool send_new(struct follower *f)
@@ -330,8 +378,11 @@ static void follow_closed(struct evhttp_connection *conn, void *arg)
 	follower_free(arg);
 }
 
-static void logs(struct daemon *d, struct evhttp_request *req, struct agent *a, bool follow)
+static void logs(struct daemon *d, struct evhttp_request *req, const struct caller *c,
+		 struct agent *a, bool follow)
 {
+	if (follow && !may_follow(d, req, c, a->name))
+		return;
 	_cleanup_free_ char *path = pc_xasprintf("%s/agents/%s/log", d->state_dir, a->name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno != ENOENT) {
@@ -359,8 +410,15 @@ static void logs(struct daemon *d, struct evhttp_request *req, struct agent *a, 
 	if (fd < 0)
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* nothing yet: until it starts */
 	struct follower *f = pc_xcalloc(1, sizeof(*f));
+	f->d = d;
 	f->req = req;
 	f->fd = fd;
+	f->uid = c->uid;
+	f->next = d->followers;
+	if (f->next)
+		f->next->prev = f;
+	d->followers = f;
+	d->n_followers++;
 	f->timer = evtimer_new(d->base, follow_tick, f);
 	evhttp_send_reply_start(req, 200, "OK");
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req), follow_closed, f);
@@ -565,7 +623,7 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 	if (a->pid && json_array_size(changed)) {
 		_cleanup_free_ char *dir = agent_dir(a);
 		_cleanup_free_ char *report = pc_xasprintf("%s/status.reload", dir);
-		unlink(report); /* the run writes the next one */
+		unlink(report);					   /* the run writes the next one */
 		reloaded = agent_write_policy(a, true, &err) == 0; /* pincer run re-reads it */
 	}
 	json_t *out = json_pack("{s:s, s:o, s:b, s:b, s:s}", "agent", a->name, "changed", changed,
@@ -580,7 +638,7 @@ static void apply_policy(struct daemon *d, struct evhttp_request *req, struct ag
 /* ---- network revocation ------------------------------------------------- */
 
 static void set_network(struct daemon *d, struct evhttp_request *req, struct agent *a,
-		   const struct caller *c, bool on)
+			const struct caller *c, bool on)
 {
 	struct pc_error err = {0};
 	a->revoked = on;
@@ -596,8 +654,8 @@ static void set_network(struct daemon *d, struct evhttp_request *req, struct age
 		 on ? "revoked" : "restored", c->identity);
 	const struct audit_field f[] = {AUDIT_STR("identity", c->identity),
 					AUDIT_NUM("uid", c->uid)};
-	if (audit_write(d->log, AUDIT_POLICY, a->name, "-", on ? AUDIT_DENY : AUDIT_ALLOW,
-			reason, f, PC_ARRAY_SIZE(f), &err) < 0)
+	if (audit_write(d->log, AUDIT_POLICY, a->name, "-", on ? AUDIT_DENY : AUDIT_ALLOW, reason,
+			f, PC_ARRAY_SIZE(f), &err) < 0)
 		pc_warn("audit: %s", err.msg);
 	api_reply_json(req, 200, agent_json(a));
 }
@@ -647,12 +705,13 @@ static void route(struct evhttp_request *req, void *arg)
 
 	if (strcmp(path, "/metrics") == 0 && m == EVHTTP_REQ_GET) {
 		metrics(d, req, &c);
-	} else if (strncmp(path, "/v1/approvals", 13) == 0 && (path[13] == '\0' || path[13] == '/')) {
+	} else if (strncmp(path, "/v1/approvals", 13) == 0 &&
+		   (path[13] == '\0' || path[13] == '/')) {
 		approvals_route(d, req, path, c.identity, c.uid, c.admin);
 	} else if (strcmp(path, "/v1/health") == 0) {
 		api_reply_json(req, 200,
-			   json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "version", "0.1.0",
-				     "identity", c.identity, "admin", c.admin));
+			       json_pack("{s:b, s:s, s:s, s:b}", "ok", 1, "version", "0.1.0",
+					 "identity", c.identity, "admin", c.admin));
 	} else if (strcmp(path, "/v1/agents") == 0) {
 		if (m == EVHTTP_REQ_POST) {
 			create(d, req, &c);
@@ -705,7 +764,7 @@ static void route(struct evhttp_request *req, void *arg)
 			if (query)
 				evhttp_parse_query_str(query, &q);
 			const char *fl = evhttp_find_header(&q, "follow");
-			logs(d, req, a, fl && strcmp(fl, "0") != 0);
+			logs(d, req, &c, a, fl && strcmp(fl, "0") != 0);
 			evhttp_clear_headers(&q);
 		} else if (m == EVHTTP_REQ_POST &&
 			   (strcmp(action, "start") == 0 || strcmp(action, "stop") == 0 ||
@@ -724,15 +783,17 @@ static void route(struct evhttp_request *req, void *arg)
 			if (r < 0)
 				api_reply_error(req, 500, "%s", err.msg);
 			else if (d->save_error[0])
-				api_reply_error(req, 500,
-					    "done, but not recorded in the state (a daemon restart "
-					    "would forget it): %s",
-					    d->save_error);
+				api_reply_error(
+					req, 500,
+					"done, but not recorded in the state (a daemon restart "
+					"would forget it): %s",
+					d->save_error);
 			else
 				api_reply_json(req, 200, agent_json(a));
 		} else {
-			api_reply_error(req, 405, "%s %s: no such operation", evhttp_request_get_uri(req),
-				    m == EVHTTP_REQ_GET ? "GET" : "with this method");
+			api_reply_error(req, 405, "%s %s: no such operation",
+					evhttp_request_get_uri(req),
+					m == EVHTTP_REQ_GET ? "GET" : "with this method");
 		}
 	} else {
 		api_reply_error(req, 404, "%s: no such path (see /v1/health, /v1/agents)", path);

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SUB_TRY_MS    50  /* the run's control socket, tried until it listens */
+#define SUB_TRY_MS    50 /* the run's control socket, tried until it listens */
 #define SUB_TRY_MAX_S 60
 #define LIST_MAX      200 /* approvals in one ?all=1 answer */
 
@@ -90,7 +90,8 @@ static bool expire_if_due(struct daemon *d, json_t *ap, const char *why)
 	json_object_set_new(ap, "state", json_string("expired"));
 	if (!json_is_string(json_object_get(ap, "decided")))
 		json_object_set_new(ap, "decided", json_string(now));
-	json_object_set_new(ap, "reason", json_string(why ? why : "expired before enough approvals"));
+	json_object_set_new(ap, "reason",
+			    json_string(why ? why : "expired before enough approvals"));
 	struct pc_error err = {0};
 	if (save(d, ap, &err) < 0)
 		pc_warn("%s", err.msg);
@@ -102,17 +103,17 @@ static void record(struct daemon *d, const json_t *ap, enum audit_decision dec, 
 {
 	struct pc_error err = {0};
 	json_int_t status = json_integer_value(json_object_get(ap, "status"));
-	struct audit_field f[7] = {AUDIT_STR("approval", str(ap, "id")),
-				   AUDIT_STR("digest", str(ap, "digest")),
-				   AUDIT_STR("by", who),
-				   AUDIT_STR("identity", str(ap, "user")),
-				   AUDIT_NUM("rule", json_integer_value(json_object_get(ap, "rule"))),
-				   AUDIT_STR("state", str(ap, "state"))};
+	struct audit_field f[7] = {
+		AUDIT_STR("approval", str(ap, "id")),
+		AUDIT_STR("digest", str(ap, "digest")),
+		AUDIT_STR("by", who),
+		AUDIT_STR("identity", str(ap, "user")),
+		AUDIT_NUM("rule", json_integer_value(json_object_get(ap, "rule"))),
+		AUDIT_STR("state", str(ap, "state"))};
 	size_t n = 6;
 	if (status)
 		f[n++] = AUDIT_NUM("status", status);
-	if (audit_write(d->log, AUDIT_APPROVAL, str(ap, "agent"), "-", dec, reason, f, n, &err) <
-	    0)
+	if (audit_write(d->log, AUDIT_APPROVAL, str(ap, "agent"), "-", dec, reason, f, n, &err) < 0)
 		pc_warn("audit: %s", err.msg);
 }
 
@@ -136,14 +137,14 @@ static void deliver(struct daemon *d, json_t *ap)
 		return;
 	const char *state = str(ap, "state");
 	if (strcmp(state, "approved") == 0)
-		send_json(a->sub->fd, json_pack("{s:s, s:s, s:b, s:O}", "op", "decide", "id",
-						str(ap, "id"), "approve", 1, "approvers",
-						json_object_get(ap, "approved_by")));
+		send_json(a->sub->fd,
+			  json_pack("{s:s, s:s, s:b, s:O}", "op", "decide", "id", str(ap, "id"),
+				    "approve", 1, "approvers", json_object_get(ap, "approved_by")));
 	else if (strcmp(state, "rejected") == 0)
 		send_json(a->sub->fd,
-			  json_pack("{s:s, s:s, s:b, s:s, s:s}", "op", "decide", "id", str(ap, "id"),
-				    "approve", 0, "by", str(ap, "rejected_by"), "reason",
-				    str(ap, "reason")));
+			  json_pack("{s:s, s:s, s:b, s:s, s:s}", "op", "decide", "id",
+				    str(ap, "id"), "approve", 0, "by", str(ap, "rejected_by"),
+				    "reason", str(ap, "reason")));
 }
 
 /* {"approval": {...}} from a run: new ones are kept; ones we decided while
@@ -217,8 +218,9 @@ static void on_ended(struct agent *a, json_t *rec)
 	char now[32];
 	daemon_now_iso(now);
 	json_object_set_new(ap, "state", json_string(final[k]));
-	json_object_set_new(ap, "reason", json_stringn(why ? why : state,
-						       why ? strnlen(why, 2000) : strlen(state)));
+	json_object_set_new(
+		ap, "reason",
+		json_stringn(why ? why : state, why ? strnlen(why, 2000) : strlen(state)));
 	json_int_t status = json_integer_value(json_object_get(in, "status"));
 	if (k == 0 && status > 0 && status < 1000)
 		json_object_set_new(ap, "status", json_integer(status));
@@ -375,7 +377,7 @@ static bool may_decide(struct daemon *d, const json_t *ap, const char *identity)
 		if (!who)
 			continue;
 		if (strncmp(who, "group:", 6) == 0 ? daemon_in_group(d, identity, who + 6)
-						    : strcmp(who, identity) == 0)
+						   : strcmp(who, identity) == 0)
 			return true;
 	}
 	return false;
@@ -415,12 +417,13 @@ static void decide(struct daemon *d, struct evhttp_request *req, json_t *ap, con
 	if (!may_decide(d, ap, identity)) {
 		daemon_audit_refusal(d, identity, uid, what, str(ap, "agent"),
 				     evhttp_request_get_uri(req));
-		api_reply_error(req, 403,
-				strcmp(identity, str(ap, "agent")) == 0
-					? "%s is the agent itself: an agent never approves its own "
-					  "actions"
-					: "%s may not decide approval %s: its rule names other approvers",
-				identity, id);
+		api_reply_error(
+			req, 403,
+			strcmp(identity, str(ap, "agent")) == 0
+				? "%s is the agent itself: an agent never approves its own "
+				  "actions"
+				: "%s may not decide approval %s: its rule names other approvers",
+			identity, id);
 		return;
 	}
 	if (expire_if_due(d, ap, NULL)) {
@@ -465,11 +468,12 @@ static void decide(struct daemon *d, struct evhttp_request *req, json_t *ap, con
 			len ? pc_xstrndup((const char *)evbuffer_pullup(b, -1), len) : NULL;
 		json_t *j = len ? json_loads(body, 0, NULL) : json_object();
 		const char *why = NULL;
-		if (!j || !json_is_object(j) ||
-		    json_unpack(j, "{s?s !}", "reason", &why) < 0 || (why && strlen(why) > 1000)) {
+		if (!j || !json_is_object(j) || json_unpack(j, "{s?s !}", "reason", &why) < 0 ||
+		    (why && strlen(why) > 1000)) {
 			json_decref(j);
-			api_reply_error(req, 400, "reject takes {\"reason\": \"...\"} (at most 1000 "
-						  "characters)");
+			api_reply_error(req, 400,
+					"reject takes {\"reason\": \"...\"} (at most 1000 "
+					"characters)");
 			return;
 		}
 		json_object_set_new(ap, "state", json_string("rejected"));
@@ -505,8 +509,8 @@ void approvals_route(struct daemon *d, struct evhttp_request *req, const char *p
 	}
 	char id[72] = "", action[16] = "";
 	if (sscanf(path, "/v1/approvals/%70[0-9a-f]/%15[a-z]", id, action) < 1 ||
-	    strlen(path) != strlen("/v1/approvals/") + strlen(id) +
-				    (action[0] ? strlen(action) + 1 : 0)) {
+	    strlen(path) !=
+		    strlen("/v1/approvals/") + strlen(id) + (action[0] ? strlen(action) + 1 : 0)) {
 		api_reply_error(req, 404, "%s: no such path (see /v1/approvals)", path);
 		return;
 	}

@@ -127,7 +127,8 @@ static void on_client(evutil_socket_t fd, short what, void *arg)
 	json_decref(j);
 	if (!ok) {
 		refuse(c, 400,
-		       "while the command runs only {\"op\": \"signal\", \"signal\": N} may be sent");
+		       "while the command runs only {\"op\": \"signal\", \"signal\": N} may be "
+		       "sent");
 		return;
 	}
 	send_json(c->run, json_pack("{s:s, s:I}", "op", "signal", "signal", sig));
@@ -216,7 +217,8 @@ static void on_request(evutil_socket_t fd, short what, void *arg)
 		_cleanup_free_ char *who = daemon_identity(d, cr.uid);
 		daemon_audit_refusal(d, who, cr.uid, "use the daemon from inside a sandbox", NULL,
 				     "exec");
-		why = "the daemon does not answer callers inside a sandbox (another user namespace)";
+		why = "the daemon does not answer callers inside a sandbox (another user "
+		      "namespace)";
 		status = 403;
 	} else if (n > CONTROL_MSG_MAX || memchr(buf, '\0', (size_t)n)) {
 		why = "the request is too long (64 KiB at most) or not text";
@@ -258,8 +260,8 @@ static void on_request(evutil_socket_t fd, short what, void *arg)
 		a = agent_find(d, name);
 		if (!a || !daemon_may_steer(a, identity, admin)) {
 			if (a) /* someone else's: the same answer, but recorded */
-				daemon_audit_refusal(d, identity, cr.uid,
-						     "exec in another's agent", name, "exec");
+				daemon_audit_refusal(d, identity, cr.uid, "exec in another's agent",
+						     name, "exec");
 			why = "no such agent";
 			status = 404;
 		} else if (a->state != AG_RUNNING || !a->pid) {
@@ -275,7 +277,8 @@ static void on_request(evutil_socket_t fd, short what, void *arg)
 		status = 409;
 	}
 	if (!why) {
-		json_t *fwd = json_pack("{s:s, s:O, s:s}", "op", "exec", "argv", argv, "by", identity);
+		json_t *fwd =
+			json_pack("{s:s, s:O, s:s}", "op", "exec", "argv", argv, "by", identity);
 		if (env)
 			json_object_set(fwd, "env", env);
 		char *text = json_dumps(fwd, JSON_COMPACT);

@@ -17,7 +17,7 @@ enum agent_restart { RS_ON_FAILURE, RS_ALWAYS, RS_NEVER };
 
 #define DAEMON_BACKOFF_FIRST_MS 1000
 #define DAEMON_BACKOFF_MAX_MS	60000
-#define DAEMON_LOOP_EXITS	5     /* exits within DAEMON_LOOP_WINDOW_S: failed */
+#define DAEMON_LOOP_EXITS	5 /* exits within DAEMON_LOOP_WINDOW_S: failed */
 #define DAEMON_LOOP_WINDOW_S	60
 #define DAEMON_STOP_GRACE_MS	3000
 
@@ -28,11 +28,11 @@ struct agent {
 	enum agent_restart restart;
 	bool want; /* should be running (start asked, not stopped) */
 	enum agent_state state;
-	pid_t pid;  /* its `pincer run`; 0 when none */
+	pid_t pid;	    /* its `pincer run`; 0 when none */
 	uint64_t pid_start; /* the process's start time (/proc/PID/stat), to re-adopt it */
-	int pidfd;  /* -1 when none */
-	bool adopted; /* started by an earlier daemon: its exit status is not ours */
-	bool revoked; /* network revoked: its runs get the policy without egress rules */
+	int pidfd;	    /* -1 when none */
+	bool adopted;	    /* started by an earlier daemon: its exit status is not ours */
+	bool revoked;	    /* network revoked: its runs get the policy without egress rules */
 	unsigned restarts;
 	bool has_exit;
 	int exit_code, exit_signal;
@@ -66,9 +66,14 @@ struct daemon_config {
 	unsigned backoff_ms; /* the first wait before a restart */
 };
 
+struct follower;
+
 struct daemon {
 	struct event_base *base;
 	struct evhttp *http;
+	struct follower *followers; /* logs being followed (api.c) */
+	size_t n_followers;
+	uint64_t follow_refused_ns; /* the last refusal for too many, recorded */
 	struct audit_log *log;
 	const char *audit_path; /* for the runs; NULL: their default */
 	char *state_dir, *socket, *pincer;
@@ -78,10 +83,10 @@ struct daemon {
 	size_t n_agents;
 	struct event *ev_sig;
 	struct evhttp *metrics_http; /* --metrics ADDR:PORT; NULL: none */
-	struct exec_server *exec; /* exec.c */
-	char save_error[256];	  /* the last state.db write that failed ("" none) */
-	struct pool **pools;	  /* pool.c: the warm pools, one per policy */
-	struct json_t **approvals; /* approvals.c: every approval, oldest first */
+	struct exec_server *exec;    /* exec.c */
+	char save_error[256];	     /* the last state.db write that failed ("" none) */
+	struct pool **pools;	     /* pool.c: the warm pools, one per policy */
+	struct json_t **approvals;   /* approvals.c: every approval, oldest first */
 	size_t n_approvals;
 	size_t n_pools;
 };
@@ -133,8 +138,8 @@ void daemon_now_iso(char out[32]);
 struct proc_stat {
 	char comm[32];
 	pid_t ppid;
-	uint64_t ticks;	    /* utime + stime */
-	uint64_t start;	    /* starttime: with the pid, names the process */
+	uint64_t ticks; /* utime + stime */
+	uint64_t start; /* starttime: with the pid, names the process */
 	uint64_t rss_pages;
 };
 bool proc_stat(pid_t pid, struct proc_stat *out);
@@ -201,8 +206,7 @@ void approvals_route(struct daemon *d, struct evhttp_request *req, const char *p
  * policy the agent's command and stdio; 1 with its pid and pidfd (ours
  * now), 0 when none was ready (start cold). pool_stop: end them all. */
 void pool_sync(struct daemon *d);
-int pool_claim(struct agent *a, const int fds[3], const char *status_file, pid_t *pid,
-	       int *pidfd);
+int pool_claim(struct agent *a, const int fds[3], const char *status_file, pid_t *pid, int *pidfd);
 void pool_stop(struct daemon *d);
 /* agents.c: start a `pincer run` (argv) as our child in a session of its
  * own, in /, with io as its stdin/out/err and nothing else of ours; its

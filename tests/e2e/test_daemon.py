@@ -1000,3 +1000,45 @@ def test_a_socket_folder_others_may_write_is_refused(host):
                        capture_output=True, text=True, timeout=30, env=host.env())
     assert r.returncode != 0 and "only you can write" in r.stderr, r.stderr
     assert not d.socket.exists()
+
+
+def test_followed_logs_are_capped_per_caller(host_daemon):
+    """A followed log holds a connection and a file for as long as the
+    caller likes: one caller may hold 16; the 17th is refused with 429 and
+    recorded, the daemon keeps serving, and a closed one frees its place."""
+    d = host_daemon
+    assert d.create("f-bot", *sh("exec sleep 300"), start=False).returncode == 0
+
+    def follow():
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(30)
+        s.connect(str(d.socket))
+        s.sendall(b"GET /v1/agents/f-bot/logs?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        return s, head.split(b"\r\n")[0].decode()
+
+    held = [follow() for _ in range(16)]
+    assert {h for _, h in held} == {"HTTP/1.1 200 OK"}, [h for _, h in held]
+    s, head = follow()
+    s.close()
+    assert head == "HTTP/1.1 429 Too Many Requests", head
+    assert api(d.socket, "GET", "/v1/health")[0] == 200
+    recs = [x for x in d.records() if x.get("type") == "api"
+            and "follow more than 16 logs" in x.get("reason", "")]
+    assert len(recs) == 1, recs
+    held.pop()[0].close()
+    ok = None
+    for _ in range(50):  # the daemon notices the close
+        s, ok = follow()
+        s.close()
+        if ok == "HTTP/1.1 200 OK":
+            break
+        time.sleep(0.1)
+    assert ok == "HTTP/1.1 200 OK", ok
+    for s, _ in held:
+        s.close()
