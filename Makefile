@@ -62,12 +62,15 @@ bench: build bench-deps
 	bench/warm $(PINCER)
 	bench/density --quick $(PINCER)
 
-# ASan + UBSan build running the same tests.
+# ASan + UBSan build running the same tests, each once, as root (the
+# identities differ in the sandbox's setup, which the plain pass covers
+# twice; the gate, daemon and audit code they share is what ASan watches):
+# `make test` stays under 15 minutes on 2 cores.
 asan: deps test-deps
 	@[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dstatic_deps=false >/dev/null
 	ninja -C build-asan
 	meson test -C build-asan --print-errorlogs
-	PINCER_BIN=$(abspath build-asan/pincer) $(PYTEST) -q -n $(E2E_JOBS) tests/e2e --ignore=tests/e2e/test_escape.py
+	PINCER_E2E_MODES=root PINCER_BIN=$(abspath build-asan/pincer) $(PYTEST) -q -n $(E2E_JOBS) tests/e2e --ignore=tests/e2e/test_escape.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
