@@ -333,9 +333,12 @@ static bool may_follow(struct daemon *d, struct evhttp_request *req, const struc
 	if (mine < FOLLOWERS_PER_UID && d->n_followers < FOLLOWERS_MAX)
 		return true;
 	uint64_t now = pc_now_ns();
-	if (mine >= FOLLOWERS_PER_UID && now - d->follow_refused_ns > 1000000000ULL) {
+	if (now - d->follow_refused_ns > 1000000000ULL) {
 		d->follow_refused_ns = now;
-		audit_refusal(d, req, c, "follow more than 16 logs at once", agent);
+		audit_refusal(d, req, c,
+			      mine >= FOLLOWERS_PER_UID ? "follow more than 16 logs at once"
+							: "follow a log while 512 are followed",
+			      agent);
 	}
 	api_reply_error(req, 429,
 			"too many logs followed at once (%d per caller, %d in all): stop one "

@@ -935,8 +935,11 @@ static bool budget(struct gconn *c)
 	if (t->buffered + need > APPROVALS_BUFFER_MAX) {
 		char why[300];
 		snprintf(why, sizeof(why),
-			 "approval needed, but the requests waiting for approvals in this run "
-			 "may hold %zu MiB already (the most): refused, send it again later",
+			 "%s, but the requests read whole in this run (for approvals, or for "
+			 "a deny rule naming methods) may hold %zu MiB already (the most): "
+			 "refused, send it again later",
+			 ap->for_deny ? "the body is read whole first (a deny rule names methods)"
+				      : "approval needed",
 			 APPROVALS_BUFFER_MAX >> 20);
 		refuse(c, 503, NULL, "refuse", why);
 		return false;

@@ -138,10 +138,11 @@ static bool rewrite_request(struct gconn *c, const char *buf)
 	const struct pc_http_request *r = c->req;
 	struct pc_buf *b = &c->head_out;
 	bool inj = inject_applies(c);
-	/* every answer on an intercepted connection is searched for the run's
-	 * secrets (an upstream may hand back what it once got): it must come
-	 * as sent, so the agent's Accept-Encoding gives way to identity */
-	c->want_identity = c->intercept && c->g->creds;
+	/* every answer in a run with secrets is searched for them (an
+	 * upstream may hand back what it once got, on any port): it must come
+	 * whole and as sent, so the agent's Accept-Encoding gives way to
+	 * identity and its Range goes (halves of a secret match nothing) */
+	c->want_identity = c->g->creds != NULL;
 	if (inj)
 		gate_creds_refresh(c->g->creds, c->g); /* a rotation applies from now */
 	pc_buf_reset(b);
@@ -162,7 +163,9 @@ static bool rewrite_request(struct gconn *c, const char *buf)
 		const struct pc_http_header *h = &r->h.headers[i];
 		if (h->hop || (int)i == r->h.host_header || approval_header(buf, h))
 			continue; /* (an approval's id is the gate's, not the upstream's) */
-		if (c->want_identity && pc_http_span_eq(buf, h->name, "accept-encoding"))
+		if (c->want_identity && (pc_http_span_eq(buf, h->name, "accept-encoding") ||
+					 pc_http_span_eq(buf, h->name, "range") ||
+					 pc_http_span_eq(buf, h->name, "if-range")))
 			continue;
 		if (inj) {
 			if (!inject_header(c, b, buf + h->name.off, h->name.len,
@@ -676,18 +679,24 @@ static void rewrite_response(struct gconn *c, const char *buf)
 	evbuffer_add(bufferevent_get_output(c->c), b.data, b.len);
 }
 
-/* An answer's body in a coding other than identity (Content-Encoding, or a
- * transfer coding besides chunked): what it is, else NULL. Redaction reads
- * bytes as sent, so such a body could carry a secret past it. */
+/* An answer's body that is not the whole representation as sent: in a
+ * coding other than identity (Content-Encoding, a transfer coding besides
+ * chunked) or a part of it (206, Content-Range): what it is, else NULL.
+ * Redaction finds whole values in bytes as sent, so such a body could
+ * carry a secret past it (compressed, or in halves). */
 static const char *encoded_answer(const struct pc_http_response *r, const char *buf)
 {
 	if (r->h.te_other)
 		return "a Transfer-Encoding other than chunked";
+	if (r->status_code == 206)
+		return "206 Partial Content";
 	for (unsigned i = 0; i < r->h.nheaders; i++) {
 		const struct pc_http_header *h = &r->h.headers[i];
 		if (pc_http_span_eq(buf, h->name, "content-encoding") &&
 		    !pc_http_span_eq(buf, h->value, "identity") && h->value.len)
 			return "a Content-Encoding";
+		if (pc_http_span_eq(buf, h->name, "content-range"))
+			return "a Content-Range";
 	}
 	return NULL;
 }
@@ -723,8 +732,9 @@ static bool parse_response_head(struct gconn *c)
 	    (coding = encoded_answer(r, buf))) {
 		char why[300];
 		snprintf(why, sizeof(why),
-			 "upstream %s answered with %s though asked for identity: an encoded "
-			 "answer cannot be searched for secrets, so it is not passed on",
+			 "upstream %s answered with %s though asked for the whole answer as "
+			 "is: such an answer cannot be searched for secrets, so it is not passed "
+			 "on",
 			 c->addr, coding);
 		gate_record(c, AUDIT_NONE, "upstream", NULL, why);
 		c->up_reusable = false;

@@ -463,8 +463,10 @@ static size_t header_value(const char *headers, const char *name, const char **v
 	return count;
 }
 
-/* Is the Content-Type (one header) of the media type `want`, or, for
- * want "+json", application/json or any type ending in +json? */
+/* Is the Content-Type (one header) of the media type `want`; for want
+ * "+json", application/json or any type ending in +json (what a json: rule
+ * reads as JSON); for "~json", any type a server may read as JSON (where a
+ * _method is looked for)? */
 static bool content_type_is(const char *headers, const char *want)
 {
 	const char *v = NULL;
@@ -474,10 +476,43 @@ static bool content_type_is(const char *headers, const char *want)
 	size_t t = 0;
 	while (t < n && v[t] != ';' && v[t] != ' ' && v[t] != '\t')
 		t++;
-	if (strcmp(want, "+json") != 0)
-		return t == strlen(want) && strncasecmp(v, want, t) == 0;
-	return (t == 16 && strncasecmp(v, "application/json", 16) == 0) ||
-	       (t > 5 && strncasecmp(v + t - 5, "+json", 5) == 0);
+	if (strcmp(want, "+json") == 0)
+		return (t == 16 && strncasecmp(v, "application/json", 16) == 0) ||
+		       (t > 5 && strncasecmp(v + t - 5, "+json", 5) == 0);
+	if (strcmp(want, "~json") == 0) {
+		/* may be read as JSON: as Laravel's isJson(), "/json" or "+json"
+		 * anywhere in the type (text/json, application/json5) */
+		for (size_t i = 0; i + 5 <= t; i++)
+			if ((v[i] == '/' || v[i] == '+') && strncasecmp(v + i + 1, "json", 4) == 0)
+				return true;
+		return false;
+	}
+	return t == strlen(want) && strncasecmp(v, want, t) == 0;
+}
+
+/* Is a field named name[0..n) read as _method by some server? PHP turns
+ * '.' and ' ' into '_' (and drops a lone '['), Rack unescapes '\' in a
+ * quoted part name and strips brackets ("[_method]"): compared with those
+ * gone, the ends trimmed, in any case. */
+static bool names_method(const char *name, size_t n)
+{
+	static const char want[] = "_method";
+	size_t k = 0, a = 0, b = n;
+	while (a < b && isspace((unsigned char)name[a]))
+		a++;
+	while (b > a && isspace((unsigned char)name[b - 1]))
+		b--;
+	for (size_t i = a; i < b; i++) {
+		char ch = name[i];
+		if (ch == '\\' || ch == '[' || ch == ']')
+			continue;
+		if (ch == '.' || ch == ' ')
+			ch = '_';
+		if (k >= sizeof(want) - 1 || tolower((unsigned char)ch) != want[k])
+			return false;
+		k++;
+	}
+	return k == sizeof(want) - 1;
 }
 
 static void push_trimmed(char ***out, const char *a, const char *b)
@@ -529,7 +564,7 @@ static void form_methods(const char *s, size_t n, char ***out)
 				a++;
 			while (z > a && isspace((unsigned char)z[-1]))
 				*--z = '\0';
-			if (strcasecmp(a, "_method") == 0)
+			if (names_method(a, (size_t)(z - a)))
 				push_trimmed(out, val, val + strlen(val));
 		}
 		i = e + 1;
@@ -542,6 +577,74 @@ static bool has_method_word(const char *body, size_t len)
 	for (size_t i = 0; i + 7 <= len; i++)
 		if (body[i] == '_' && strncasecmp(body + i, "_method", 7) == 0)
 			return true;
+	return false;
+}
+
+/* Does a string of a JSON body, its escapes decoded (\u005f is '_'), name
+ * _method? Any string, key or value: a key is one. */
+static bool json_names_method(const char *body, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (body[i] != '"')
+			continue;
+		char dec[16];
+		size_t k = 0;
+		for (i++; i < len && body[i] != '"'; i++) {
+			char ch = body[i];
+			if (ch == '\\' && i + 1 < len) {
+				ch = body[++i];
+				int h[4];
+				if (ch == 'u' && i + 4 < len && (h[0] = hexval(body[i + 1])) >= 0 &&
+				    (h[1] = hexval(body[i + 2])) >= 0 &&
+				    (h[2] = hexval(body[i + 3])) >= 0 &&
+				    (h[3] = hexval(body[i + 4])) >= 0) {
+					int cp = h[0] << 12 | h[1] << 8 | h[2] << 4 | h[3];
+					ch = cp < 0x80 ? (char)cp : '\x80'; /* no ASCII letter */
+					i += 4;
+				}
+			}
+			if (k < sizeof(dec))
+				dec[k] = ch;
+			k++;
+		}
+		if (k <= sizeof(dec) && names_method(dec, k))
+			return true;
+	}
+	return false;
+}
+
+/* Does a part of a multipart body have a name some server reads as
+ * _method? Every Content-Disposition line is looked at (a part's head;
+ * a line of content that looks like one only errs towards holding). */
+static bool multipart_names_method(const char *body, size_t len)
+{
+	static const char cd[] = "content-disposition:";
+	for (size_t i = 0; i < len;) {
+		const char *eol = memchr(body + i, '\n', len - i);
+		size_t e = eol ? (size_t)(eol - body) : len;
+		if (e - i > sizeof(cd) - 1 && strncasecmp(body + i, cd, sizeof(cd) - 1) == 0) {
+			for (size_t j = i + sizeof(cd) - 1; j + 5 <= e; j++) {
+				if (strncasecmp(body + j, "name=", 5) != 0 ||
+				    (j > 0 && (isalnum((unsigned char)body[j - 1]) ||
+					       body[j - 1] == '*')))
+					continue;
+				size_t a = j + 5, b;
+				if (a < e && body[a] == '"') {
+					/* quoted: to the closing quote, escapes kept
+					 * (names_method drops the backslashes) */
+					for (b = ++a; b < e && body[b] != '"'; b++)
+						if (body[b] == '\\' && b + 1 < e)
+							b++;
+				} else {
+					for (b = a; b < e && body[b] != ';' && body[b] != '\r'; b++)
+						;
+				}
+				if (names_method(body + a, b - a))
+					return true;
+			}
+		}
+		i = e + 1;
+	}
 	return false;
 }
 
@@ -574,7 +677,7 @@ char **policy_request_methods(const char *method, const char *headers, const cha
 		form_methods(q + 1, strlen(q + 1), &out);
 	bool form = content_type_is(headers, "application/x-www-form-urlencoded");
 	bool multi = content_type_is(headers, "multipart/form-data");
-	bool json = content_type_is(headers, "+json");
+	bool json = content_type_is(headers, "~json");
 	const char *v;
 	size_t n;
 	/* what a server may read a _method from that we cannot: two
@@ -595,6 +698,9 @@ char **policy_request_methods(const char *method, const char *headers, const cha
 		/* a part or a key named _method (Laravel reads JSON input too),
 		 * or a part named in RFC 5987 form (name*=): held */
 		pc_strv_push(&out, "*");
+	} else if ((json && json_names_method(body, len)) ||
+		   (multi && multipart_names_method(body, len))) {
+		pc_strv_push(&out, "*"); /* spelled so that a server reads _method */
 	} else if (multi && memmem(body, len, "name*=", 6)) {
 		pc_strv_push(&out, "*");
 	}

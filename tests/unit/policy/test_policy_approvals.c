@@ -174,6 +174,27 @@ static void test_overrides(void)
 		{"content-type: multipart/form-data; boundary=b\n", "/d",
 		 "--b\r\nContent-Disposition: form-data; name*=UTF-8''%5Fmethod\r\n\r\nDELETE",
 		 "POST,*"},
+		/* names servers read as _method (review rev40): PHP's '.' and ' ',
+		 * Rack's brackets and backslashes, JSON escapes, Laravel's JSON
+		 * types; and names that are not */
+		{"", "/d?.method=DELETE", "", "POST,DELETE"},
+		{"content-type: application/x-www-form-urlencoded\n", "/d", "a=1&[_method]=PUT",
+		 "POST,PUT"},
+		{"content-type: application/x-www-form-urlencoded\n", "/d", "_method_x=PUT&method=a",
+		 "POST"},
+		{"content-type: multipart/form-data; boundary=b\n", "/d",
+		 "--b\r\nContent-Disposition: form-data; name=\"_\\method\"\r\n\r\nDELETE", "POST,*"},
+		{"content-type: multipart/form-data; boundary=b\n", "/d",
+		 "--b\r\ncontent-disposition: form-data; name=.Method\r\n\r\nDELETE", "POST,*"},
+		{"content-type: multipart/form-data; boundary=b\n", "/d",
+		 "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\".method\"\r\n\r\nx",
+		 "POST"},
+		{"content-type: application/json\n", "/d", "{\"\\u005fmethod\": \"DELETE\"}", "POST,*"},
+		{"content-type: application/json\n", "/d", "{\"_\\u006DETHOD\": 1}", "POST,*"},
+		{"content-type: application/json\n", "/d", "{\"a\": \"\\u00e9 method\"}", "POST"},
+		{"content-type: text/json\n", "/d", "{\"_method\": \"DELETE\"}", "POST,*"},
+		{"content-type: application/json5\n", "/d", NULL, "POST,*"},
+		{"content-type: text/plain\n", "/d", "{\"_method\": \"DELETE\"}", "POST"},
 	};
 	for (size_t i = 0; i < PC_ARRAY_SIZE(t); i++) {
 		_cleanup_free_ char *got = rm(t[i].headers, t[i].path, t[i].body);
