@@ -13,11 +13,6 @@
 #include <ctype.h>
 #include <string.h>
 
-static void values_alloc(struct cred_values *s, size_t need)
-{
-	s->v = need <= GATE_CRED_VALUES_LOCAL ? s->local : pc_xcalloc(need, sizeof(*s->v));
-}
-
 static void cred_values_free(struct cred_values *s)
 {
 	if (s->v != s->local)
@@ -25,18 +20,28 @@ static void cred_values_free(struct cred_values *s)
 	s->v = NULL;
 }
 
+/* Room in s for `mine` values of the run's, filled by the caller into the
+ * array returned, and after them every approver's secret this run acted
+ * with (an upstream may hand one back to any later request; the agent
+ * never holds one, so it may go nowhere). */
+static struct cred_value *values_begin(const struct gconn *c, struct cred_values *s, size_t mine)
+{
+	size_t need = mine + approval_secret_values(c->g, NULL, NULL);
+	s->v = need <= GATE_CRED_VALUES_LOCAL ? s->local : pc_xcalloc(need, sizeof(*s->v));
+	size_t theirs = 0;
+	s->n = mine + approval_secret_values(c->g, s->v + mine, &theirs);
+	const struct gate_creds *cs = c->g->creds;
+	s->max_pat = cs && cs->max_pat > theirs ? cs->max_pat : theirs;
+	return s->v;
+}
+
 /* What may not leave in c's request: the run's values that are not for
- * its host, and every approver's secret this run acted with (the agent
- * never holds one: it can only have read it back). */
+ * its host, and the approvers' secrets. */
 static void foreign(struct gconn *c, struct cred_values *s)
 {
 	const struct gate_creds *cs = c->g->creds;
-	size_t mine = creds_foreign_values(cs, c->host, NULL);
-	values_alloc(s, mine + approval_secret_values(c->g, NULL, NULL));
-	creds_foreign_values(cs, c->host, s->v);
-	size_t theirs = 0;
-	s->n = mine + approval_secret_values(c->g, s->v + mine, &theirs);
-	s->max_pat = cs && cs->max_pat > theirs ? cs->max_pat : theirs;
+	creds_foreign_values(cs, c->host,
+			     values_begin(c, s, creds_foreign_values(cs, c->host, NULL)));
 }
 
 /* The audit record and the refusal of an exfiltration attempt. */
@@ -429,20 +434,11 @@ static const uint8_t *redaction(const struct cred_value *v, uint8_t *stars)
 	return stars;
 }
 
-/* Every secret an answer to c may echo: the run's, and every approver's
- * this run acted with (an upstream may hand one back to any later request,
- * not only to the approved one). */
+/* Every secret an answer to c may echo: the run's and the approvers'. */
 static void secrets_of(const struct gconn *c, struct cred_values *s)
 {
 	const struct gate_creds *cs = c->g->creds;
-	size_t mine = creds_secret_values(cs, NULL);
-	values_alloc(s, mine + approval_secret_values(c->g, NULL, NULL));
-	creds_secret_values(cs, s->v);
-	size_t theirs = 0;
-	s->n = mine + approval_secret_values(c->g, s->v + mine, &theirs);
-	s->max_pat = cs ? cs->max_pat : 0;
-	if (theirs > s->max_pat)
-		s->max_pat = theirs;
+	creds_secret_values(cs, values_begin(c, s, creds_secret_values(cs, NULL)));
 }
 
 size_t redact(struct gconn *c, struct evbuffer *in, size_t n, bool last)

@@ -120,14 +120,21 @@ bool pc_fd_is_anon_pipe(int fd)
  * leaves ECONNRESET pending, and a seqpacket socket reports it once ahead of
  * the messages the peer sent before closing: read on past it (the next read
  * gives those, then end of file), or a child's last word is lost. */
-ssize_t pc_recv(int sock, void *buf, size_t len, int flags)
+static ssize_t recvmsg_past_reset(int sock, struct msghdr *msg, int flags)
 {
 	for (bool reset = false;;) {
-		ssize_t r = recv(sock, buf, len, flags);
+		ssize_t r = recvmsg(sock, msg, flags);
 		if (r >= 0 || !(errno == EINTR || (errno == ECONNRESET && !reset)))
 			return r;
 		reset |= errno == ECONNRESET;
 	}
+}
+
+ssize_t pc_recv(int sock, void *buf, size_t len, int flags)
+{
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	return recvmsg_past_reset(sock, &msg, flags);
 }
 
 ssize_t pc_recv_fds(int sock, void *data, size_t len, int *fds, size_t *n)
@@ -144,13 +151,7 @@ ssize_t pc_recv_fds(int sock, void *data, size_t len, int *fds, size_t *n)
 	size_t max = n ? *n : 0;
 	if (n)
 		*n = 0;
-	ssize_t r;
-	for (bool reset = false;;) { /* past EINTR and one ECONNRESET: pc_recv */
-		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-		if (r >= 0 || !(errno == EINTR || (errno == ECONNRESET && !reset)))
-			break;
-		reset |= errno == ECONNRESET;
-	}
+	ssize_t r = recvmsg_past_reset(sock, &msg, MSG_CMSG_CLOEXEC);
 	if (r < 0)
 		return -errno;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {

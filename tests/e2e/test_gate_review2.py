@@ -102,9 +102,9 @@ def keeper_policy(inj, keepers):
 def test_gzip_answer_over_plain_http_carries_no_secret(inj, keepers):
     """The secret goes to the service over HTTPS (injected); the same
     service answers on its plain-HTTP port with what it keeps, gzipped.
-    The gate redacts plain-HTTP answers (the control shows it) but asks for
-    identity, and refuses an encoded answer, on intercepted connections
-    only (want_identity = c->intercept && creds): the gzip passes."""
+    The gate redacts plain-HTTP answers (the control shows it); it used to
+    ask for identity, and refuse an encoded answer, on intercepted
+    connections only, so the gzip passed."""
     tls, plain, _ = keepers
     key = secret()
     inj.set_secret("anthropic", key)
@@ -143,9 +143,9 @@ def test_gzip_answer_over_plain_http_carries_no_secret(inj, keepers):
 def test_range_answers_do_not_hand_back_the_secret_in_halves(inj, keepers):
     """An upstream that echoes the credential it got and honours Range:
     the agent asks for the echo in two halves, each cut through the
-    secret; redaction looks for whole values, so neither half is touched
-    and the agent joins them. (Range, like Accept-Encoding, reaches the
-    upstream as the agent sent it.)"""
+    secret; redaction looks for whole values, so neither half was touched
+    and the agent joined them. (Range used to reach the upstream as the
+    agent sent it; now it goes, like Accept-Encoding.)"""
     tls, _, _ = keepers
     key = secret()
     inj.set_secret("anthropic", key)
