@@ -176,6 +176,8 @@ def test_range_answers_do_not_hand_back_the_secret_in_halves(inj, keepers):
     assert not [q for q in tls.requests if hget(q.headers, "Range")], tls.requests
     parts = [g for g in res if g[0] == "part"]
     assert [p[1] for p in parts] == [200, 200], parts
+    # each whole echo had the secret taken out, and the record says so
+    assert len(inj.egress(why="redacted", path="/range")) == 3, inj.log()
 
 
 # ---- 4. deny rules naming methods, _method in bodies --------------------------
